@@ -1,0 +1,31 @@
+"""The Celery application, configured from Django settings (`CELERY_*`)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clipsite.settings")
+
+app = Celery("clipsite")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "requeue-stale-pending-images": {
+        "task": "workers.tasks.requeue_stale_task",
+        "schedule": 600.0,
+    },
+}
+
+
+@signals.worker_init.connect
+def _load_encoder_at_startup(**kwargs: object) -> None:
+    """Fail worker startup, loudly, when CLIP_MODEL cannot be loaded.
+
+    Without this a worker would start, take tasks, and fail each one.
+    """
+    from workers.encoder import get_encoder
+
+    get_encoder()

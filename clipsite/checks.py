@@ -1,0 +1,48 @@
+"""System checks that catch configurations that cannot work, with stable ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from clipsite.config import is_embedded_vector_store
+
+
+@register()
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    broker = not settings.CELERY_TASK_ALWAYS_EAGER
+    if broker and is_embedded_vector_store(settings.VECTOR_STORE):
+        messages.append(
+            Error(
+                "CELERY_BROKER_URL is set, so indexing runs in separate worker processes, "
+                "but the vector store is embedded (a directory that only one process may open).",
+                hint="Set QDRANT_URL to a Qdrant server, or unset CELERY_BROKER_URL to run "
+                "tasks in the web process.",
+                id="clipsite.E001",
+            )
+        )
+    if broker and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        messages.append(
+            Warning(
+                "Celery workers and the web server share one SQLite file.",
+                hint="Set DATABASE_URL to PostgreSQL for a multi-process deployment.",
+                id="clipsite.W001",
+            )
+        )
+    model = str(settings.CLIP_MODEL)
+    looks_local = model.startswith((".", "/", "~")) or Path(model).expanduser().exists()
+    if looks_local and not (Path(model).expanduser() / "config.json").is_file():
+        messages.append(
+            Error(
+                f"CLIP_MODEL={model!r} looks like a local directory but holds no "
+                "Hugging Face model (config.json is missing).",
+                hint="Point CLIP_MODEL at a directory saved with save_pretrained(), "
+                "or at a Hugging Face id such as openai/clip-vit-base-patch32.",
+                id="clipsite.E002",
+            )
+        )
+    return messages

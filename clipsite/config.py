@@ -1,0 +1,149 @@
+"""Pure, typed helpers that turn environment variables into Django settings.
+
+Each deployment part (database, storage, broker, cache, vector store) switches
+from its embedded default to a production service on its own variable, so the
+helpers take the environment as a mapping and are tested without Django.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+FALSE_VALUES = frozenset({"0", "false", "no", "off", ""})
+
+
+class ConfigError(ValueError):
+    """A setting in the environment has a value that cannot work."""
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE_VALUES:
+        return True
+    if value in FALSE_VALUES:
+        return False
+    raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def database_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
+    """`DATABASE_URL` when set, else SQLite tuned for concurrent use.
+
+    WAL lets readers proceed during a write, the busy timeout makes a writer
+    wait instead of failing with "database is locked", and IMMEDIATE
+    transactions take the write lock up front so two writers cannot deadlock
+    on a lock upgrade.
+    """
+    url = env.get("DATABASE_URL")
+    if url:
+        return dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": data_dir / "db.sqlite3",
+        "OPTIONS": {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+        },
+    }
+
+
+def storages_config(env: Mapping[str, str], media_root: Path) -> dict[str, Any]:
+    """S3 (django-storages) when a bucket is named, else files under `media_root`.
+
+    Files are private either way: S3 objects get a private ACL and presigned,
+    expiring URLs; local files are served only through a permission-checked view.
+    """
+    staticfiles = {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"}
+    bucket = env.get("AWS_STORAGE_BUCKET_NAME")
+    if not bucket:
+        return {
+            "default": {
+                "BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(media_root)},
+            },
+            "staticfiles": staticfiles,
+        }
+    options: dict[str, Any] = {
+        "bucket_name": bucket,
+        "default_acl": "private",
+        "querystring_auth": True,
+        "querystring_expire": env_int(env, "AWS_QUERYSTRING_EXPIRE", 3600, minimum=60),
+        "file_overwrite": False,
+        "signature_version": "s3v4",
+    }
+    optional = {
+        "endpoint_url": "AWS_S3_ENDPOINT_URL",
+        "access_key": "AWS_ACCESS_KEY_ID",
+        "secret_key": "AWS_SECRET_ACCESS_KEY",
+        "region_name": "AWS_S3_REGION_NAME",
+        "addressing_style": "AWS_S3_ADDRESSING_STYLE",
+        "location": "AWS_LOCATION",
+    }
+    for option, name in optional.items():
+        if env.get(name):
+            options[option] = env[name]
+    return {
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
+        "staticfiles": staticfiles,
+    }
+
+
+def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
+    url = env.get("REDIS_URL")
+    if url:
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": url,
+                "KEY_PREFIX": "clipsearch",
+            }
+        }
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
+    """Pick the Qdrant adapter: a server, qdrant-client's local mode, or the embedded engine."""
+    url = env.get("QDRANT_URL")
+    if url:
+        return {
+            "BACKEND": "workers.vectorstore.QdrantClientStore",
+            "OPTIONS": {"url": url, "api_key": env.get("QDRANT_API_KEY") or None},
+        }
+    local_path = env.get("QDRANT_LOCAL_PATH")
+    if local_path:
+        return {"BACKEND": "workers.vectorstore.QdrantClientStore", "OPTIONS": {"path": local_path}}
+    path = env.get("QDRANT_EDGE_PATH") or str(data_dir / "qdrant")
+    return {"BACKEND": "workers.vectorstore.EdgeStore", "OPTIONS": {"path": path}}
+
+
+def is_embedded_vector_store(config: Mapping[str, Any]) -> bool:
+    """True when the store lives in this process's files (one opener per directory)."""
+    return "path" in config.get("OPTIONS", {})

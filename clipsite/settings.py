@@ -1,0 +1,184 @@
+"""CLIP Search settings: one module for both deployments.
+
+With nothing set, everything is embedded (SQLite, files on disk, tasks in
+process, the embedded Qdrant engine, a local-memory cache) and the app runs
+offline. Each production service is switched on by its own environment
+variable; see README.md, "Configuration".
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from clipsite import config
+
+# Lets typed generics such as ModelAdmin[Image] be subscripted at run time.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# `manage.py` and the run command share configuration through this file, so a
+# shell command sees the same database, media and vector store as the server.
+load_dotenv(BASE_DIR / ".env", override=False)
+env = os.environ
+
+DEV = config.env_bool(env, "CLIPSEARCH_DEV")
+DEBUG = config.env_bool(env, "DJANGO_DEBUG", default=False)
+
+SECRET_KEY = env.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEV:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required. Set it in the environment or in .env "
+            "(the run command writes one), or set CLIPSEARCH_DEV=1 for development."
+        )
+    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = config.env_list(env, "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = config.env_list(env, "CSRF_TRUSTED_ORIGINS", [])
+
+DATA_DIR = Path(env.get("CLIPSEARCH_DATA_DIR") or BASE_DIR / "var")
+# The embedded default keeps its database, media and vectors here.
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "clipsite",
+    "gallery",
+    "search",
+    "workers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "clipsite.urls"
+WSGI_APPLICATION = "clipsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": config.database_config(env, DATA_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = config.cache_config(env)
+
+MEDIA_ROOT = DATA_DIR / "media"
+STORAGES = config.storages_config(env, MEDIA_ROOT)
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if not DEBUG and not DEV:
+    SESSION_COOKIE_SECURE = config.env_bool(env, "SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "clipsite.api.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "clipsite.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=config.env_int(env, "JWT_ACCESS_MINUTES", 15, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=config.env_int(env, "JWT_REFRESH_DAYS", 7, minimum=1)),
+    "SIGNING_KEY": SECRET_KEY,
+}
+
+# Celery. Without a broker, tasks run eagerly in the calling process (after the
+# upload's transaction commits), which keeps the embedded default one process.
+CELERY_TASK_ALWAYS_EAGER = not env.get("CELERY_BROKER_URL")
+CELERY_BROKER_URL = env.get("CELERY_BROKER_URL") or "memory://"
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+# Late acks plus one prefetched message: a worker killed mid-encode leaves the
+# message on the broker for another worker, and idempotent upserts make the
+# re-run harmless.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# CLIP. A Hugging Face id or a local directory in Hugging Face format.
+CLIP_MODEL = env.get("CLIP_MODEL") or "openai/clip-vit-base-patch32"
+CLIP_DEVICE = env.get("CLIP_DEVICE") or None  # None: CUDA when available, else CPU.
+CLIP_BATCH_SIZE = config.env_int(env, "CLIP_BATCH_SIZE", 32, minimum=1)
+
+VECTOR_STORE = config.vector_store_config(env, DATA_DIR)
+
+# Upload limits. The pixel cap is checked from the header, before decoding,
+# so a decompression bomb never reaches memory.
+UPLOAD_MAX_BYTES = config.env_int(env, "UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
+UPLOAD_MAX_PIXELS = config.env_int(env, "UPLOAD_MAX_PIXELS", 100_000_000, minimum=1)
+UPLOAD_ALLOWED_FORMATS = config.env_list(env, "UPLOAD_ALLOWED_FORMATS", ["JPEG", "PNG", "WEBP", "GIF"])
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+THUMBNAIL_SIZE = config.env_int(env, "THUMBNAIL_SIZE", 384, minimum=32)
+
+INDEX_MAX_RETRIES = config.env_int(env, "INDEX_MAX_RETRIES", 5)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}},
+}

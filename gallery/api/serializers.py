@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from gallery.models import Image
+
+
+class ImageSerializer(serializers.ModelSerializer[Image]):
+    url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    filename = serializers.CharField(source="original_filename", read_only=True)
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "url", "thumbnail_url", "filename", "format", "width", "height", "size",
+            "taken_at", "uploaded_at", "visibility", "status", "error", "tags", "model_id",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, image: Image) -> str:
+        return self._absolute("api:image-file", image)
+
+    def get_thumbnail_url(self, image: Image) -> str:
+        return self._absolute("api:image-thumbnail", image)
+
+    def _absolute(self, name: str, image: Image) -> str:
+        path = reverse(name, kwargs={"pk": image.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class ImageUploadSerializer(serializers.Serializer[None]):
+    file = serializers.FileField(allow_empty_file=True)
+    visibility = serializers.ChoiceField(
+        choices=Image.Visibility.choices, default=Image.Visibility.PRIVATE
+    )
+
+
+class ImageUpdateSerializer(serializers.Serializer[None]):
+    visibility = serializers.ChoiceField(choices=Image.Visibility.choices)

@@ -1,0 +1,119 @@
+"""Images and the rules that belong to one image row."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ImageQuerySet(models.QuerySet["Image"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ImageQuerySet:
+        """Images `user` may see: their own, and everyone's public ones."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(owner_id=user.pk) | Q(visibility=Image.Visibility.PUBLIC))
+
+    def owned_by(self, user: AbstractBaseUser | AnonymousUser) -> ImageQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner_id=user.pk)
+
+
+class Image(models.Model):
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", "Private"
+        PUBLIC = "public", "Public"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        INDEXED = "indexed", "Indexed"
+        FAILED = "failed", "Failed"
+
+    # The public id doubles as the vector store's point id, so re-indexing an
+    # image overwrites its vector instead of adding a second one.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images"
+    )
+    file = models.FileField(max_length=255)
+    thumbnail = models.FileField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=16)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    mode = models.CharField(max_length=16)
+    size = models.PositiveBigIntegerField(help_text="Size of the stored file in bytes.")
+    taken_at = models.DateTimeField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(default=timezone.now, db_index=True)
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    error = models.TextField(blank=True)
+    model_id = models.CharField(max_length=255, blank=True)
+    indexed_at = models.DateTimeField(null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+
+    objects = ImageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "sha256"], name="unique_image_per_owner"),
+        ]
+        indexes = [models.Index(fields=["owner", "-uploaded_at"])]
+
+    def __str__(self) -> str:
+        return self.original_filename or str(self.id)
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the picture was taken if known, else when it was uploaded."""
+        return self.taken_at or self.uploaded_at
+
+    def vector_payload(self) -> dict[str, Any]:
+        """The metadata stored beside the vector: what search filters on."""
+        payload: dict[str, Any] = {
+            "owner": str(self.owner_id),
+            "visibility": self.visibility,
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+            "uploaded_at": _rfc3339(self.uploaded_at),
+            "timestamp": _rfc3339(self.timestamp),
+            "tags": list(self.tags),
+        }
+        if self.taken_at:
+            payload["taken_at"] = _rfc3339(self.taken_at)
+        return payload
+
+    def mark_indexed(self, *, model_id: str) -> None:
+        self.status = Image.Status.INDEXED
+        self.model_id = model_id
+        self.error = ""
+        self.indexed_at = timezone.now()
+        self.save(update_fields=["status", "model_id", "error", "indexed_at"])
+
+    def mark_failed(self, *, error: str) -> None:
+        self.status = Image.Status.FAILED
+        self.error = error[:2000]
+        self.save(update_fields=["status", "error"])
+
+    def mark_pending(self) -> None:
+        self.status = Image.Status.PENDING
+        self.error = ""
+        self.save(update_fields=["status", "error"])
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

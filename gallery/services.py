@@ -1,0 +1,166 @@
+"""Everything that writes images: create, import, change visibility, reindex, delete."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from clipsite.errors import ApplicationError
+from gallery.models import Image
+from gallery.validation import inspect_image, make_thumbnail, read_upload
+
+logger = logging.getLogger(__name__)
+
+
+class DuplicateImage(ApplicationError):
+    status = 409
+
+    def __init__(self, existing: Image) -> None:
+        super().__init__(
+            "duplicate_image",
+            "You have already uploaded this exact image.",
+            detail={"id": str(existing.id)},
+        )
+        self.existing = existing
+
+
+def image_create(
+    *,
+    owner: AbstractBaseUser,
+    upload: File,
+    visibility: str = Image.Visibility.PRIVATE,
+    filename: str | None = None,
+) -> Image:
+    """Validate, store and record an upload, then queue it for indexing after commit.
+
+    Touches the default storage (original + thumbnail) and the database. Raises
+    `InvalidImage` (400) for bad bytes and `DuplicateImage` (409) when the owner
+    already has these exact bytes. On any failure nothing is left behind: no
+    row, no file, no queued task.
+    """
+    data = read_upload(upload)
+    inspected = inspect_image(data)
+    existing = Image.objects.filter(owner_id=owner.pk, sha256=inspected.sha256).first()
+    if existing is not None:
+        raise DuplicateImage(existing)
+
+    image_id = uuid.uuid4()
+    prefix = f"{image_id.hex[:2]}/{image_id.hex}"
+    stored: list[str] = []
+    try:
+        original_name = default_storage.save(
+            f"images/{prefix}.{inspected.extension}", ContentFile(data)
+        )
+        stored.append(original_name)
+        thumb_name = default_storage.save(
+            f"thumbnails/{prefix}.webp",
+            ContentFile(make_thumbnail(inspected.image, settings.THUMBNAIL_SIZE)),
+        )
+        stored.append(thumb_name)
+        with transaction.atomic():
+            image = Image.objects.create(
+                id=image_id,
+                owner_id=owner.pk,
+                file=original_name,
+                thumbnail=thumb_name,
+                sha256=inspected.sha256,
+                original_filename=_clean_filename(filename or getattr(upload, "name", "") or ""),
+                format=inspected.format,
+                width=inspected.width,
+                height=inspected.height,
+                mode=inspected.mode,
+                size=len(data),
+                taken_at=inspected.taken_at,
+                visibility=visibility,
+            )
+            _enqueue_index(image)
+    except IntegrityError:
+        _delete_files(stored)
+        # Two uploads of the same bytes raced; the unique constraint chose one.
+        raise DuplicateImage(Image.objects.get(owner_id=owner.pk, sha256=inspected.sha256)) from None
+    except BaseException:
+        _delete_files(stored)
+        raise
+    return image
+
+
+def image_import(
+    *, owner: AbstractBaseUser, path: Path, visibility: str = Image.Visibility.PRIVATE
+) -> Image:
+    """`image_create` for a file on disk (bulk import). Same checks, same errors."""
+    with path.open("rb") as handle:
+        return image_create(
+            owner=owner, upload=File(handle, name=path.name), visibility=visibility,
+            filename=path.name,
+        )
+
+
+def image_set_visibility(*, image: Image, visibility: str) -> Image:
+    """Change who may see `image`, in the database and in the vector payload."""
+    if visibility not in Image.Visibility.values:
+        raise ApplicationError("invalid_visibility", f"Unknown visibility {visibility!r}.")
+    if image.visibility == visibility:
+        return image
+    from workers.vectorstore import get_store
+
+    image.visibility = visibility
+    with transaction.atomic():
+        image.save(update_fields=["visibility"])
+        if image.status == Image.Status.INDEXED:
+            # Inside the transaction: if the store cannot be updated, the
+            # database keeps the old visibility too, so search never disagrees.
+            get_store().set_payload([image.id], {"visibility": visibility})
+    return image
+
+
+def image_reindex(*, image: Image) -> Image:
+    """Queue `image` for indexing again (after a failure, or a model change). Idempotent."""
+    with transaction.atomic():
+        image.mark_pending()
+        _enqueue_index(image)
+    return image
+
+
+def image_delete(*, image: Image) -> None:
+    """Remove the vector, the row, the original and the thumbnail.
+
+    The vector goes first: if the store is down this raises and nothing else
+    changes, so an image is never left searchable without a row.
+    """
+    from workers.vectorstore import get_store
+
+    get_store().delete([image.id])
+    names = [name for name in (image.file.name, image.thumbnail.name) if name]
+    with transaction.atomic():
+        image.delete()
+        transaction.on_commit(lambda: _delete_files(names))
+
+
+def _enqueue_index(image: Image) -> None:
+    from workers.tasks import index_image_task
+
+    image_id = str(image.id)
+    # robust: a broker outage must not undo a committed upload; the periodic
+    # sweep (`requeue_stale_task`) queues it again.
+    transaction.on_commit(lambda: index_image_task.delay(image_id), robust=True)
+
+
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except Exception:  # noqa: BLE001  (an orphan file is logged, never fatal)
+            logger.exception("Could not delete stored file %s", name)
+
+
+def _clean_filename(name: str) -> str:
+    # Kept only for display and search; never used as a storage path.
+    return Path(name.replace("\\", "/")).name[:255]

@@ -1,0 +1,158 @@
+"""Upload validation: decide what a file is from its bytes, and refuse what we cannot trust."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.files import File
+from django.utils import timezone
+from PIL import Image as PILImage
+from PIL import ImageOps, UnidentifiedImageError
+
+from clipsite.errors import ApplicationError
+
+EXIF_IFD = 0x8769
+EXIF_DATETIME_ORIGINAL = 0x9003
+EXIF_DATETIME = 0x0132
+
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+
+
+class InvalidImage(ApplicationError):
+    """The uploaded bytes are not an image we accept. Always a 400."""
+
+    status = 400
+
+
+@dataclass(frozen=True)
+class InspectedImage:
+    """What we learned from an upload's bytes. `image` is decoded, oriented and RGB."""
+
+    data: bytes
+    sha256: str
+    format: str
+    width: int
+    height: int
+    mode: str
+    taken_at: datetime | None
+    image: PILImage.Image
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS.get(self.format, self.format.lower())
+
+
+def read_upload(upload: File, *, max_bytes: int | None = None) -> bytes:
+    """Read at most `max_bytes` + 1 bytes, so an oversized upload is refused cheaply."""
+    limit = settings.UPLOAD_MAX_BYTES if max_bytes is None else max_bytes
+    declared = getattr(upload, "size", None)
+    if declared is not None and declared > limit:
+        raise _too_large(limit)
+    upload.seek(0)
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large(limit)
+    return data
+
+
+def inspect_image(data: bytes) -> InspectedImage:
+    """Identify, bound and fully decode `data`; raise `InvalidImage` with a specific code.
+
+    The format comes from the content, never from a file name or content type.
+    The pixel count is checked from the header before the full decode, so a
+    decompression bomb is refused without allocating its pixels.
+    """
+    if not data:
+        raise InvalidImage("empty_file", "The file is empty.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            probe = PILImage.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise InvalidImage("not_an_image", "The file is not an image we can read.") from None
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+        raise _too_many_pixels() from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImage("corrupt_image", f"The image is damaged: {exc}") from None
+
+    allowed = [f.upper() for f in settings.UPLOAD_ALLOWED_FORMATS]
+    if probe.format not in allowed:
+        raise InvalidImage(
+            "unsupported_format",
+            f"{probe.format or 'This'} images are not accepted. Allowed: {', '.join(allowed)}.",
+        )
+    width, height = probe.size
+    if width < 1 or height < 1:
+        raise InvalidImage("corrupt_image", "The image has no pixels.")
+    if width * height > settings.UPLOAD_MAX_PIXELS:
+        raise _too_many_pixels()
+
+    image_format = probe.format
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            probe.load()  # GIF: the first frame only.
+            taken_at = _taken_at(probe)
+            oriented = ImageOps.exif_transpose(probe)
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+        raise _too_many_pixels() from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidImage("corrupt_image", f"The image is truncated or damaged: {exc}") from None
+
+    mode = probe.mode
+    rgb = oriented.convert("RGB")
+    return InspectedImage(
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        format=image_format,
+        width=rgb.width,
+        height=rgb.height,
+        mode=mode,
+        taken_at=taken_at,
+        image=rgb,
+    )
+
+
+def _taken_at(image: PILImage.Image) -> datetime | None:
+    """EXIF DateTimeOriginal, if present and sane. EXIF is user input: never trust it."""
+    try:
+        exif = image.getexif()
+        raw = exif.get_ifd(EXIF_IFD).get(EXIF_DATETIME_ORIGINAL) or exif.get(EXIF_DATETIME)
+    except Exception:  # noqa: BLE001  (malformed EXIF is common; it only costs us the date)
+        return None
+    if not isinstance(raw, str):
+        return None
+    try:
+        parsed = datetime.strptime(raw.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    if not 1826 <= parsed.year <= timezone.now().year + 1:
+        return None
+    # EXIF times carry no zone; UTC is the least surprising reading.
+    return parsed.replace(tzinfo=timezone.get_current_timezone())
+
+
+def make_thumbnail(image: PILImage.Image, size: int) -> bytes:
+    thumb = image.copy()
+    thumb.thumbnail((size, size), PILImage.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumb.save(out, format="WEBP", quality=82)
+    return out.getvalue()
+
+
+def _too_large(limit: int) -> InvalidImage:
+    return InvalidImage(
+        "file_too_large", f"The file is larger than the limit of {limit // (1024 * 1024)} MB."
+    )
+
+
+def _too_many_pixels() -> InvalidImage:
+    return InvalidImage(
+        "image_too_large",
+        f"The image has more than {settings.UPLOAD_MAX_PIXELS:,} pixels.",
+    )

@@ -1,0 +1,128 @@
+"""Parse the API's filter JSON (the design document's shape) into a store filter.
+
+Only allow-listed keys are accepted, each with the conditions that make sense
+for it; anything else is a 400 `invalid_filter` that says what was wrong.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from clipsite.errors import ApplicationError
+from workers.vectorstore import DateRange, Filter, Match, MatchAny, Range
+
+KEYWORD_KEYS = {"format", "tags"}
+INTEGER_KEYS = {"width", "height"}
+DATETIME_KEYS = {"timestamp", "uploaded_at", "taken_at"}
+ALLOWED_KEYS = KEYWORD_KEYS | INTEGER_KEYS | DATETIME_KEYS
+CLAUSES = ("must", "should", "must_not")
+RANGE_OPS = ("gte", "gt", "lte", "lt")
+
+
+class InvalidFilter(ApplicationError):
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_filter", message)
+
+
+def parse_filter(raw: Any) -> Filter | None:
+    """`{"must": [...], "should": [...], "must_not": [...]}` to a `Filter` (None if empty)."""
+    if raw is None or raw == {}:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidFilter("filters must be an object with must, should and/or must_not lists.")
+    unknown = set(raw) - set(CLAUSES)
+    if unknown:
+        raise InvalidFilter(f"Unknown filter clause(s): {', '.join(sorted(unknown))}.")
+    parsed: dict[str, tuple[Any, ...]] = {}
+    for clause in CLAUSES:
+        conditions = raw.get(clause, [])
+        if not isinstance(conditions, list):
+            raise InvalidFilter(f"filters.{clause} must be a list of conditions.")
+        if len(conditions) > 32:
+            raise InvalidFilter(f"filters.{clause} has more than 32 conditions.")
+        parsed[clause] = tuple(_condition(c, f"filters.{clause}[{i}]") for i, c in enumerate(conditions))
+    result = Filter(**parsed)
+    return result or None
+
+
+def _condition(raw: Any, where: str) -> Match | MatchAny | Range | DateRange:
+    if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
+        raise InvalidFilter(f"{where} must be an object with a string key.")
+    key = raw["key"]
+    if key not in ALLOWED_KEYS:
+        raise InvalidFilter(
+            f"{where}: {key!r} cannot be filtered on. Allowed keys: {', '.join(sorted(ALLOWED_KEYS))}."
+        )
+    kinds = set(raw) - {"key"}
+    if kinds == {"match"}:
+        return _match(key, raw["match"], where)
+    if kinds == {"range"}:
+        return _range(key, raw["range"], where)
+    raise InvalidFilter(f"{where} must have exactly one of match or range.")
+
+
+def _match(key: str, match: Any, where: str) -> Match | MatchAny:
+    if key in DATETIME_KEYS:
+        raise InvalidFilter(f"{where}: {key} takes a range, not a match.")
+    if not isinstance(match, dict) or len(match) != 1 or not ({"value", "any"} & set(match)):
+        raise InvalidFilter(f'{where}.match must be {{"value": ...}} or {{"any": [...]}}.')
+    if "value" in match:
+        return Match(key, _scalar(key, match["value"], where))
+    values = match["any"]
+    if not isinstance(values, list) or not values or len(values) > 100:
+        raise InvalidFilter(f"{where}.match.any must be a list of 1 to 100 values.")
+    scalars = [_scalar(key, v, where) for v in values]
+    return MatchAny(key, tuple(scalars))  # type: ignore[arg-type]
+
+
+def _scalar(key: str, value: Any, where: str) -> str | int:
+    if key in INTEGER_KEYS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidFilter(f"{where}: {key} values must be integers.")
+        return value
+    if not isinstance(value, str) or not value or len(value) > 100:
+        raise InvalidFilter(f"{where}: {key} values must be non-empty strings.")
+    # Formats are stored as Pillow names (JPEG, PNG, WEBP, GIF).
+    return value.upper() if key == "format" else value
+
+
+def _range(key: str, bounds: Any, where: str) -> Range | DateRange:
+    if key in KEYWORD_KEYS:
+        raise InvalidFilter(f"{where}: {key} takes a match, not a range.")
+    if not isinstance(bounds, dict) or not bounds or set(bounds) - set(RANGE_OPS):
+        raise InvalidFilter(f"{where}.range must use gte, gt, lte and/or lt.")
+    if key in INTEGER_KEYS:
+        for op, value in bounds.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidFilter(f"{where}.range.{op} must be a number.")
+        return Range(key, **{op: float(v) for op, v in bounds.items()})
+    return DateRange(key, **{op: _datetime(v, op, f"{where}.range.{op}") for op, v in bounds.items()})
+
+
+def _datetime(value: Any, op: str, where: str) -> datetime:
+    """An ISO date or datetime. A bare date as an upper bound means the end of that day."""
+    if isinstance(value, str):
+        day = parse_date(value) if len(value) == 10 else None
+        if day is None:
+            moment = _parse_datetime(value)
+            if moment is not None:
+                return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+        else:
+            start = datetime.combine(day, time.min, tzinfo=UTC)
+            if op == "lte":
+                return start + timedelta(days=1) - timedelta(microseconds=1)
+            if op == "gt":
+                return start + timedelta(days=1)
+            return start
+    raise InvalidFilter(f"{where} must be an ISO 8601 date or datetime, got {value!r}.")
+
+
+def _parse_datetime(value: str) -> datetime | None:
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None

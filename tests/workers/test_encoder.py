@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+
+from tests.factories import picture
+from workers.encoder import ClipEncoder, EncoderUnavailable, get_encoder
+
+
+def test_shipped_tiny_clip_loads_through_from_pretrained() -> None:
+    encoder = get_encoder()
+
+    assert type(encoder.model).__name__ == "CLIPModel"
+    assert encoder.model_id == "clip-tiny-random"
+    assert encoder.collection_name == f"images-clip-tiny-random-{encoder.dim}"
+    assert encoder.processor.tokenizer("a photo of a cat")["input_ids"] == [
+        49406, 320, 1125, 539, 320, 2368, 49407,
+    ]
+
+
+def test_image_and_text_batches_are_unit_vectors() -> None:
+    encoder = get_encoder()
+
+    images = encoder.encode_images([picture(), picture((0, 0, 255), (50, 70), shape="square")])
+    texts = encoder.encode_texts(["a red circle", "a blue square on the left", "x"])
+
+    assert images.shape == (2, encoder.dim)
+    assert texts.shape == (3, encoder.dim)
+    assert images.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(images[0], images[1])
+
+
+def test_batch_encoding_matches_one_at_a_time() -> None:
+    encoder = get_encoder()
+    pics = [picture((i * 40, 100, 200 - i * 40)) for i in range(4)]
+
+    batched = encoder.encode_images(pics)
+    single = np.stack([encoder.encode_images([p])[0] for p in pics])
+
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+def test_text_padding_does_not_change_the_embedding() -> None:
+    encoder = get_encoder()
+
+    alone = encoder.encode_texts(["red"])[0]
+    padded = encoder.encode_texts(["red", "a large purple star at the top of a noisy picture"])[0]
+
+    np.testing.assert_allclose(alone, padded, atol=1e-5)
+
+
+def test_missing_model_fails_with_a_message_naming_clip_model(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+
+    with pytest.raises(EncoderUnavailable) as caught:
+        ClipEncoder(str(missing))
+
+    assert "CLIP_MODEL=" in caught.value.message
+    assert str(missing) in caught.value.message
+    assert "local directory" in caught.value.message
+
+
+def test_a_siglip_checkpoint_loads_by_changing_clip_model(tmp_path: Path) -> None:
+    import torch
+    from transformers import CLIPTokenizer, SiglipConfig, SiglipImageProcessorPil, SiglipModel
+    from transformers import SiglipProcessor
+
+    torch.manual_seed(0)
+    config = SiglipConfig(
+        text_config={
+            "vocab_size": 49408, "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 2, "num_attention_heads": 2,
+            "max_position_embeddings": 77, "projection_size": 32,
+        },
+        vision_config={
+            "image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 2, "num_attention_heads": 2,
+        },
+    )
+    SiglipModel(config).save_pretrained(tmp_path)
+    # sentencepiece is not installed here, so the tiny SigLIP borrows our CLIP tokenizer.
+    SiglipProcessor(
+        image_processor=SiglipImageProcessorPil(size={"height": 32, "width": 32}),
+        tokenizer=CLIPTokenizer.from_pretrained(settings.CLIP_MODEL),
+    ).save_pretrained(tmp_path)
+
+    encoder = ClipEncoder(str(tmp_path))
+
+    assert type(encoder.model).__name__ == "SiglipModel"
+    images = encoder.encode_images([picture(), picture((0, 200, 0))])
+    texts = encoder.encode_texts(["red", "a green circle"])
+    assert images.shape == (2, 32)
+    assert texts.shape == (2, 32)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+    # Fixed-length padding: a text's vector does not depend on its batch.
+    np.testing.assert_allclose(texts[0], encoder.encode_texts(["red"])[0], atol=1e-5)

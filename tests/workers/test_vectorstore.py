@@ -1,0 +1,168 @@
+"""The adapter contract, run against both Qdrant implementations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workers.vectorstore import (
+    DateRange,
+    EdgeStore,
+    Filter,
+    Match,
+    MatchAny,
+    QdrantClientStore,
+    Range,
+    VectorPoint,
+    VectorStore,
+)
+
+DIM = 8
+COLLECTION = "images-test-8"
+
+
+@pytest.fixture(params=["edge", "qdrant-client-local"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    opened: VectorStore
+    if request.param == "edge":
+        opened = EdgeStore(str(tmp_path / "edge"))
+    else:
+        opened = QdrantClientStore(path=str(tmp_path / "local"))
+    opened.ensure_collection(COLLECTION, DIM)
+    yield opened
+    opened.close()
+
+
+def unit(values: list[float]) -> np.ndarray:
+    v = np.asarray(values + [0.0] * (DIM - len(values)), dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def point(vector: np.ndarray, owner: str = "1", **payload: object) -> VectorPoint:
+    base = {"owner": owner, "visibility": "private", "format": "PNG", "width": 10, "height": 10,
+            "tags": [], "timestamp": "2024-06-01T00:00:00Z", "uploaded_at": "2024-06-01T00:00:00Z"}
+    return VectorPoint(id=uuid.uuid4(), vector=vector, payload={**base, **payload})
+
+
+def test_search_ranks_by_cosine_and_returns_scores(store: VectorStore) -> None:
+    near, far = point(unit([1, 0.1])), point(unit([0, 1]))
+    store.upsert(COLLECTION, [far, near])
+
+    hits = store.search(COLLECTION, unit([1, 0]), limit=10)
+
+    assert [h.id for h in hits] == [near.id, far.id]
+    assert hits[0].score == pytest.approx(float(unit([1, 0.1]) @ unit([1, 0])), abs=1e-5)
+
+
+def test_upsert_is_idempotent_by_id(store: VectorStore) -> None:
+    p = point(unit([1, 0]))
+    store.upsert(COLLECTION, [p])
+    store.upsert(COLLECTION, [VectorPoint(id=p.id, vector=unit([0, 1]), payload=p.payload)])
+
+    assert store.count(COLLECTION) == 1
+    assert store.search(COLLECTION, unit([0, 1]), limit=1)[0].score == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(store.retrieve_vectors(COLLECTION, [p.id])[p.id], unit([0, 1]), atol=1e-5)
+
+
+def test_access_filter_keeps_own_and_public_points_only(store: VectorStore) -> None:
+    mine = point(unit([1, 0]), owner="1")
+    theirs_public = point(unit([1, 0.2]), owner="2", visibility="public")
+    theirs_private = point(unit([1, 0.1]), owner="2")
+    store.upsert(COLLECTION, [mine, theirs_public, theirs_private])
+    scope = Filter(should=(Match("owner", "1"), Match("visibility", "public")))
+
+    hits = store.search(COLLECTION, unit([1, 0]), limit=10, filter=Filter(must=(scope,)))
+
+    assert {h.id for h in hits} == {mine.id, theirs_public.id}
+
+
+def test_keyword_integer_and_datetime_conditions(store: VectorStore) -> None:
+    old = point(unit([1]), format="JPEG", width=4000, tags=["beach", "dog"],
+                timestamp="2019-05-01T10:00:00Z")
+    new = point(unit([1, 1]), format="PNG", width=640, tags=["city"],
+                timestamp="2024-05-01T10:00:00Z")
+    store.upsert(COLLECTION, [old, new])
+
+    def ids(flt: Filter) -> set[uuid.UUID]:
+        return {h.id for h in store.search(COLLECTION, unit([1]), limit=10, filter=flt)}
+
+    assert ids(Filter(must=(Match("format", "JPEG"),))) == {old.id}
+    assert ids(Filter(must=(MatchAny("tags", ("dog", "cat")),))) == {old.id}
+    assert ids(Filter(must_not=(Match("tags", "city"),))) == {old.id}
+    assert ids(Filter(must=(Range("width", gte=1000),))) == {old.id}
+    since = DateRange("timestamp", gte=datetime(2020, 1, 1, tzinfo=UTC))
+    assert ids(Filter(must=(since,))) == {new.id}
+
+
+def test_set_payload_and_delete_apply_everywhere(store: VectorStore) -> None:
+    p = point(unit([1]))
+    store.upsert(COLLECTION, [p])
+    store.ensure_collection("images-other-8", DIM)
+    store.upsert("images-other-8", [VectorPoint(id=p.id, vector=unit([1]), payload=p.payload)])
+
+    store.set_payload([p.id], {"visibility": "public"})
+    public = Filter(must=(Match("visibility", "public"),))
+    assert store.count(COLLECTION, public) == 1
+    assert store.count("images-other-8", public) == 1
+
+    store.delete([p.id])
+    assert store.count(COLLECTION) == 0
+    assert store.count("images-other-8") == 0
+
+
+def test_unknown_collection_searches_empty(store: VectorStore) -> None:
+    assert store.search("images-nothing-8", unit([1]), limit=5) == []
+    assert store.count("images-nothing-8") == 0
+
+
+def test_pagination_with_offset_is_stable(store: VectorStore) -> None:
+    rng = np.random.default_rng(0)
+    store.upsert(COLLECTION, [point(unit(list(rng.normal(size=DIM)))) for _ in range(30)])
+    query = unit([1, 1, 1])
+
+    everything = [h.id for h in store.search(COLLECTION, query, limit=30)]
+    pages = [h.id for k in range(3) for h in store.search(COLLECTION, query, limit=10, offset=10 * k)]
+
+    assert pages == everything
+
+
+def test_embedded_store_allows_one_opener(tmp_path: Path) -> None:
+    from workers.vectorstore import VectorStoreUnavailable
+
+    first = EdgeStore(str(tmp_path))
+    first.ensure_collection(COLLECTION, DIM)
+    second = EdgeStore(str(tmp_path))
+    try:
+        with pytest.raises(VectorStoreUnavailable, match="Only one process"):
+            second.ensure_collection(COLLECTION, DIM)
+    finally:
+        first.close()
+
+
+def test_filtered_query_returns_every_match_after_hnsw_build(tmp_path: Path) -> None:
+    """HNSW with a 1% filter can silently drop matches; exact search never does."""
+    rng = np.random.default_rng(1)
+    edge = EdgeStore(str(tmp_path), indexing_threshold_kb=1)
+    dim = 32
+    vectors = rng.normal(size=(3000, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    points = [
+        VectorPoint(id=uuid.uuid4(), vector=v, payload={"owner": "rare" if i % 100 == 0 else "common"})
+        for i, v in enumerate(vectors)
+    ]
+    for start in range(0, len(points), 500):
+        edge.upsert("images-big-32", points[start:start + 500])
+    edge.optimize("images-big-32")
+    assert edge.indexed_vectors("images-big-32") > 0  # the graph was really built
+
+    hits = edge.search("images-big-32", vectors[5], limit=100,
+                       filter=Filter(must=(Match("owner", "rare"),)))
+
+    assert len(hits) == 30
+    assert {h.id for h in hits} == {p.id for p in points if p.payload["owner"] == "rare"}
+    edge.close()

@@ -1,0 +1,190 @@
+"""Qdrant through qdrant-client: a server (`QDRANT_URL`) in production, local mode in tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from workers.vectorstore import filters as f
+from workers.vectorstore.base import PAYLOAD_INDEXES, Hit, VectorPoint, VectorStoreUnavailable
+
+SCHEMAS: dict[str, Any] = {
+    # The owner is the tenant: Qdrant co-locates each tenant's points.
+    "owner": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "integer": models.PayloadSchemaType.INTEGER,
+    "datetime": models.PayloadSchemaType.DATETIME,
+}
+
+
+class QdrantClientStore:
+    """One Qdrant collection per model. Give `url` (+ `api_key`) for a server, or `path` for local mode."""
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        path: str | None = None,
+        timeout: int = 10,
+        hnsw_m: int = 16,
+        payload_m: int = 16,
+        hnsw_ef: int | None = None,
+    ) -> None:
+        try:
+            if path:
+                self.client = QdrantClient(path=path)
+            else:
+                self.client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise VectorStoreUnavailable(f"Cannot open Qdrant ({url or path}): {exc}") from exc
+        self._hnsw = models.HnswConfigDiff(m=hnsw_m, payload_m=payload_m)
+        self._search_params = models.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+        self._known: set[str] = set()
+
+    def ensure_collection(self, name: str, dim: int) -> None:
+        if name in self._known:
+            return
+        with _unavailable():
+            if not self.client.collection_exists(name):
+                self.client.create_collection(
+                    name,
+                    vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                    hnsw_config=self._hnsw,
+                )
+                for key, kind in PAYLOAD_INDEXES.items():
+                    schema = SCHEMAS["owner"] if key == "owner" else SCHEMAS[kind]
+                    self.client.create_payload_index(name, key, field_schema=schema)
+        self._known.add(name)
+
+    def collections(self) -> list[str]:
+        with _unavailable():
+            return sorted(c.name for c in self.client.get_collections().collections)
+
+    def _exists(self, name: str) -> bool:
+        if name in self._known:
+            return True
+        with _unavailable():
+            return self.client.collection_exists(name)
+
+    def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None:
+        if not points:
+            return
+        self.ensure_collection(collection, len(points[0].vector))
+        with _unavailable():
+            self.client.upsert(
+                collection,
+                points=[
+                    models.PointStruct(id=str(p.id), vector=p.vector.tolist(), payload=p.payload)
+                    for p in points
+                ],
+                wait=True,
+            )
+
+    def search(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        *,
+        limit: int,
+        offset: int = 0,
+        filter: f.Filter | None = None,
+    ) -> list[Hit]:
+        if not self._exists(collection):
+            return []
+        with _unavailable():
+            response = self.client.query_points(
+                collection,
+                query=vector.tolist(),
+                query_filter=to_client_filter(filter) if filter else None,
+                limit=limit,
+                offset=offset,
+                search_params=self._search_params,
+                with_payload=False,
+            )
+        return [Hit(id=UUID(str(p.id)), score=float(p.score)) for p in response.points]
+
+    def retrieve_vectors(self, collection: str, ids: Sequence[UUID]) -> dict[UUID, np.ndarray]:
+        if not ids or not self._exists(collection):
+            return {}
+        with _unavailable():
+            records = self.client.retrieve(
+                collection, ids=[str(i) for i in ids], with_vectors=True, with_payload=False
+            )
+        return {
+            UUID(str(r.id)): np.asarray(r.vector, dtype=np.float32)
+            for r in records
+            if r.vector is not None
+        }
+
+    def count(self, collection: str, filter: f.Filter | None = None) -> int:
+        if not self._exists(collection):
+            return 0
+        with _unavailable():
+            result = self.client.count(
+                collection, count_filter=to_client_filter(filter) if filter else None, exact=True
+            )
+        return int(result.count)
+
+    def set_payload(self, ids: Sequence[UUID], payload: dict[str, Any]) -> None:
+        if not ids:
+            return
+        for name in self.collections():
+            with _unavailable():
+                self.client.set_payload(name, payload=payload, points=[str(i) for i in ids])
+
+    def delete(self, ids: Sequence[UUID]) -> None:
+        if not ids:
+            return
+        for name in self.collections():
+            with _unavailable():
+                self.client.delete(
+                    name, points_selector=models.PointIdsList(points=[str(i) for i in ids])
+                )
+
+    def ping(self) -> None:
+        self.collections()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _unavailable:
+    """Map any client, transport or server error to `VectorStoreUnavailable`."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is not None and isinstance(exc, Exception) and not isinstance(exc, VectorStoreUnavailable):
+            raise VectorStoreUnavailable(f"Qdrant error: {exc}") from exc
+        return False
+
+
+def to_client_filter(flt: f.Filter) -> models.Filter:
+    return models.Filter(
+        must=[_condition(c) for c in flt.must] or None,
+        should=[_condition(c) for c in flt.should] or None,
+        must_not=[_condition(c) for c in flt.must_not] or None,
+    )
+
+
+def _condition(cond: f.Match | f.MatchAny | f.Range | f.DateRange | f.Filter) -> Any:
+    if isinstance(cond, f.Filter):
+        return to_client_filter(cond)
+    if isinstance(cond, f.Match):
+        return models.FieldCondition(key=cond.key, match=models.MatchValue(value=cond.value))
+    if isinstance(cond, f.MatchAny):
+        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.values)))
+    if isinstance(cond, f.Range):
+        return models.FieldCondition(
+            key=cond.key, range=models.Range(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
+        )
+    return models.FieldCondition(
+        key=cond.key,
+        range=models.DatetimeRange(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt),
+    )

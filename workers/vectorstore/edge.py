@@ -1,0 +1,225 @@
+"""The embedded default: Qdrant's own engine in process (qdrant-edge-py), one shard per collection.
+
+Facts about qdrant-edge-py 0.9 that shape this adapter:
+- one process may open a shard directory (its write-ahead log is locked);
+- `optimize()` (the HNSW build) holds the GIL for its whole run, so the
+  serving process never calls it: search is an exact scan, and the graph is
+  built off-line by `manage.py optimize_index`;
+- a filter on a payload index without filter-aware graph links can silently
+  drop matches from an HNSW search, which exact search never does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import qdrant_edge as qe
+
+from workers.vectorstore import filters as f
+from workers.vectorstore.base import PAYLOAD_INDEXES, Hit, VectorPoint, VectorStoreUnavailable
+
+SCHEMA_TYPES = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "datetime": qe.PayloadSchemaType.Datetime,
+}
+
+
+class EdgeStore:
+    """Shards under `path/<collection>/`. Thread-safe; exact search unless told otherwise."""
+
+    def __init__(
+        self, path: str, *, exact: bool = True, hnsw_m: int = 16, hnsw_ef_construct: int = 100,
+        payload_m: int = 16, indexing_threshold_kb: int = 20_000,
+    ) -> None:
+        self.path = Path(path)
+        self.exact = exact
+        self._hnsw = qe.HnswIndexConfig(
+            m=hnsw_m, ef_construct=hnsw_ef_construct, full_scan_threshold=10_000,
+            payload_m=payload_m,
+        )
+        self._optimizers = qe.EdgeOptimizersConfig(indexing_threshold=indexing_threshold_kb)
+        self._shards: dict[str, qe.EdgeShard] = {}
+        self._lock = threading.RLock()
+
+    # -- collections -------------------------------------------------------
+
+    def ensure_collection(self, name: str, dim: int) -> None:
+        self._shard(name, dim=dim)
+
+    def collections(self) -> list[str]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if p.is_dir())
+
+    def _shard(self, name: str, *, dim: int | None = None) -> qe.EdgeShard | None:
+        """The open shard for `name`; created when `dim` is given, else None if absent."""
+        with self._lock:
+            shard = self._shards.get(name)
+            if shard is not None:
+                return shard
+            directory = self.path / name
+            try:
+                if (directory / "edge_config.json").exists() or (directory / "wal").exists():
+                    shard = qe.EdgeShard.load(str(directory))
+                elif dim is None:
+                    return None
+                else:
+                    directory.mkdir(parents=True, exist_ok=True)
+                    shard = qe.EdgeShard.create(str(directory), self._config(dim))
+                    for key, kind in PAYLOAD_INDEXES.items():
+                        shard.update(qe.UpdateOperation.create_field_index(key, self._schema(kind)))
+            except Exception as exc:  # noqa: BLE001  (the engine raises plain Exception)
+                raise VectorStoreUnavailable(
+                    f"Cannot open the embedded vector store at {directory}: {exc}. "
+                    "Only one process may open it: stop the other process, or use a Qdrant "
+                    "server (QDRANT_URL) for multi-process deployments."
+                ) from exc
+            self._shards[name] = shard
+            return shard
+
+    def _config(self, dim: int) -> qe.EdgeConfig:
+        return qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            hnsw_config=self._hnsw,
+            optimizers=self._optimizers,
+        )
+
+    @staticmethod
+    def _schema(kind: str) -> Any:
+        if kind == "keyword":
+            return qe.KeywordIndexParams(is_tenant=False)
+        return SCHEMA_TYPES[kind]
+
+    # -- points ------------------------------------------------------------
+
+    def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None:
+        if not points:
+            return
+        shard = self._shard(collection, dim=len(points[0].vector))
+        assert shard is not None
+        op = qe.UpdateOperation.upsert_points(
+            [qe.Point(p.id, [float(x) for x in p.vector], p.payload) for p in points]
+        )
+        self._call(shard.update, op)
+
+    def search(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        *,
+        limit: int,
+        offset: int = 0,
+        filter: f.Filter | None = None,
+    ) -> list[Hit]:
+        shard = self._shard(collection)
+        if shard is None:
+            return []
+        request = qe.QueryRequest(
+            limit=limit,
+            offset=offset,
+            query=qe.Query.Nearest([float(x) for x in vector]),
+            filter=to_edge_filter(filter) if filter else None,
+            params=qe.SearchParams(exact=self.exact),
+            with_payload=False,
+        )
+        points = self._call(shard.query, request)
+        return [Hit(id=_uuid(p.id), score=float(p.score)) for p in points]
+
+    def retrieve_vectors(self, collection: str, ids: Sequence[UUID]) -> dict[UUID, np.ndarray]:
+        shard = self._shard(collection)
+        if shard is None or not ids:
+            return {}
+        records = self._call(shard.retrieve, list(ids), False, True)
+        return {
+            _uuid(r.id): np.asarray(r.vector, dtype=np.float32)
+            for r in records
+            if r.vector is not None
+        }
+
+    def count(self, collection: str, filter: f.Filter | None = None) -> int:
+        shard = self._shard(collection)
+        if shard is None:
+            return 0
+        request = qe.CountRequest(filter=to_edge_filter(filter) if filter else None, exact=True)
+        return int(self._call(shard.count, request))
+
+    def set_payload(self, ids: Sequence[UUID], payload: dict[str, Any]) -> None:
+        for name in self.collections():
+            shard = self._shard(name)
+            if shard is not None and ids:
+                self._call(shard.update, qe.UpdateOperation.set_payload(list(ids), payload))
+
+    def delete(self, ids: Sequence[UUID]) -> None:
+        for name in self.collections():
+            shard = self._shard(name)
+            if shard is not None and ids:
+                self._call(shard.update, qe.UpdateOperation.delete_points(list(ids)))
+
+    # -- maintenance -------------------------------------------------------
+
+    def optimize(self, collection: str) -> bool:
+        """Build the HNSW graph. Blocks the whole process (GIL): run it off-line."""
+        shard = self._shard(collection)
+        return bool(shard and self._call(shard.optimize))
+
+    def indexed_vectors(self, collection: str) -> int:
+        shard = self._shard(collection)
+        return int(shard.info().indexed_vectors_count) if shard else 0
+
+    def ping(self) -> None:
+        for name in self.collections():
+            self._shard(name)
+
+    def close(self) -> None:
+        with self._lock:
+            for shard in self._shards.values():
+                shard.close()
+            self._shards.clear()
+
+    @staticmethod
+    def _call(method: Any, *args: Any) -> Any:
+        try:
+            return method(*args)
+        except Exception as exc:  # noqa: BLE001
+            raise VectorStoreUnavailable(f"Embedded vector store error: {exc}") from exc
+
+
+def to_edge_filter(flt: f.Filter) -> qe.Filter:
+    return qe.Filter(
+        must=[_condition(c) for c in flt.must] or None,
+        should=[_condition(c) for c in flt.should] or None,
+        must_not=[_condition(c) for c in flt.must_not] or None,
+    )
+
+
+def _condition(cond: f.Match | f.MatchAny | f.Range | f.DateRange | f.Filter) -> Any:
+    if isinstance(cond, f.Filter):
+        return to_edge_filter(cond)
+    if isinstance(cond, f.Match):
+        return qe.FieldCondition(cond.key, match=qe.MatchValue(cond.value))
+    if isinstance(cond, f.MatchAny):
+        return qe.FieldCondition(cond.key, match=qe.MatchAny(list(cond.values)))
+    if isinstance(cond, f.Range):
+        return qe.FieldCondition(
+            cond.key, range=qe.RangeFloat(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
+        )
+    return qe.FieldCondition(
+        cond.key,
+        range=qe.RangeDateTime(
+            gte=_dt(cond.gte), gt=_dt(cond.gt), lte=_dt(cond.lte), lt=_dt(cond.lt)
+        ),
+    )
+
+
+def _dt(value: Any) -> str | None:
+    return f.rfc3339(value) if value is not None else None
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
