@@ -53,7 +53,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # simplejwt puts its own stable code ("token_not_valid") in the body.
         code = str(data.get("code") or _first_code(exc.get_codes()) or exc.default_code)
         message = str(data.get("detail") or exc.detail)
-        detail = data.get("messages")
+        detail = data.get("messages")  # type: ignore[assignment]
     response.data = error_body(code, message, detail)
     return response
 

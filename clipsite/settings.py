@@ -120,6 +120,10 @@ if not DEBUG and not DEV:
     SESSION_COOKIE_SECURE = config.env_bool(env, "SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+RENDERERS = ["rest_framework.renderers.JSONRenderer"]
+if DEBUG:
+    RENDERERS.append("rest_framework.renderers.BrowsableAPIRenderer")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
@@ -129,13 +133,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "clipsite.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "clipsite.api.exception_handler",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": RENDERERS,
 }
-if DEBUG:
-    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=config.env_int(env, "JWT_ACCESS_MINUTES", 15, minimum=1)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        minutes=config.env_int(env, "JWT_ACCESS_MINUTES", 15, minimum=1)
+    ),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=config.env_int(env, "JWT_REFRESH_DAYS", 7, minimum=1)),
     "SIGNING_KEY": SECRET_KEY,
 }
@@ -159,6 +163,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # CLIP. A Hugging Face id or a local directory in Hugging Face format.
 CLIP_MODEL = env.get("CLIP_MODEL") or "openai/clip-vit-base-patch32"
+if not Path(CLIP_MODEL).is_absolute() and (BASE_DIR / CLIP_MODEL / "config.json").is_file():
+    # A model shipped in the repo, named relative to it (models/...).
+    CLIP_MODEL = str(BASE_DIR / CLIP_MODEL)
 CLIP_DEVICE = env.get("CLIP_DEVICE") or None  # None: CUDA when available, else CPU.
 CLIP_BATCH_SIZE = config.env_int(env, "CLIP_BATCH_SIZE", 32, minimum=1)
 
@@ -168,7 +175,9 @@ VECTOR_STORE = config.vector_store_config(env, DATA_DIR)
 # so a decompression bomb never reaches memory.
 UPLOAD_MAX_BYTES = config.env_int(env, "UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 UPLOAD_MAX_PIXELS = config.env_int(env, "UPLOAD_MAX_PIXELS", 100_000_000, minimum=1)
-UPLOAD_ALLOWED_FORMATS = config.env_list(env, "UPLOAD_ALLOWED_FORMATS", ["JPEG", "PNG", "WEBP", "GIF"])
+UPLOAD_ALLOWED_FORMATS = config.env_list(
+    env, "UPLOAD_ALLOWED_FORMATS", ["JPEG", "PNG", "WEBP", "GIF"]
+)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 THUMBNAIL_SIZE = config.env_int(env, "THUMBNAIL_SIZE", 384, minimum=32)
 

@@ -14,7 +14,18 @@ from clipsite.errors import ApplicationError
 from gallery.models import Image
 from gallery.services import DuplicateImage, image_import
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".heic", ".heif", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".webp",
+    ".gif",
+    ".heic",
+    ".heif",
+    ".bmp",
+    ".tif",
+    ".tiff",
+}
 
 
 @dataclass

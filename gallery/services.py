@@ -85,7 +85,9 @@ def image_create(
     except IntegrityError:
         _delete_files(stored)
         # Two uploads of the same bytes raced; the unique constraint chose one.
-        raise DuplicateImage(Image.objects.get(owner_id=owner.pk, sha256=inspected.sha256)) from None
+        raise DuplicateImage(
+            Image.objects.get(owner_id=owner.pk, sha256=inspected.sha256)
+        ) from None
     except BaseException:
         _delete_files(stored)
         raise
@@ -98,7 +100,9 @@ def image_import(
     """`image_create` for a file on disk (bulk import). Same checks, same errors."""
     with path.open("rb") as handle:
         return image_create(
-            owner=owner, upload=File(handle, name=path.name), visibility=visibility,
+            owner=owner,
+            upload=File(handle, name=path.name),
+            visibility=visibility,
             filename=path.name,
         )
 
@@ -157,7 +161,7 @@ def _delete_files(names: list[str]) -> None:
     for name in names:
         try:
             default_storage.delete(name)
-        except Exception:  # noqa: BLE001  (an orphan file is logged, never fatal)
+        except Exception:
             logger.exception("Could not delete stored file %s", name)
 
 

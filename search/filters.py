@@ -44,7 +44,9 @@ def parse_filter(raw: Any) -> Filter | None:
             raise InvalidFilter(f"filters.{clause} must be a list of conditions.")
         if len(conditions) > 32:
             raise InvalidFilter(f"filters.{clause} has more than 32 conditions.")
-        parsed[clause] = tuple(_condition(c, f"filters.{clause}[{i}]") for i, c in enumerate(conditions))
+        parsed[clause] = tuple(
+            _condition(c, f"filters.{clause}[{i}]") for i, c in enumerate(conditions)
+        )
     result = Filter(**parsed)
     return result or None
 
@@ -55,7 +57,8 @@ def _condition(raw: Any, where: str) -> Match | MatchAny | Range | DateRange:
     key = raw["key"]
     if key not in ALLOWED_KEYS:
         raise InvalidFilter(
-            f"{where}: {key!r} cannot be filtered on. Allowed keys: {', '.join(sorted(ALLOWED_KEYS))}."
+            f"{where}: {key!r} cannot be filtered on. "
+            f"Allowed keys: {', '.join(sorted(ALLOWED_KEYS))}."
         )
     kinds = set(raw) - {"key"}
     if kinds == {"match"}:
@@ -100,7 +103,9 @@ def _range(key: str, bounds: Any, where: str) -> Range | DateRange:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidFilter(f"{where}.range.{op} must be a number.")
         return Range(key, **{op: float(v) for op, v in bounds.items()})
-    return DateRange(key, **{op: _datetime(v, op, f"{where}.range.{op}") for op, v in bounds.items()})
+    return DateRange(
+        key, **{op: _datetime(v, op, f"{where}.range.{op}") for op, v in bounds.items()}
+    )
 
 
 def _datetime(value: Any, op: str, where: str) -> datetime:

@@ -64,9 +64,7 @@ def search_vector(
     user_filter = parse_filter(filters)
     scope = access_filter(user)
     combined = Filter(must=(scope, user_filter)) if user_filter else Filter(must=(scope,))
-    hits = get_store().search(
-        get_encoder().collection_name, vector, limit=top_k, filter=combined
-    )
+    hits = get_store().search(get_encoder().collection_name, vector, limit=top_k, filter=combined)
     # The access filter above is the enforcement; this lookup only loads rows
     # (and drops any whose row was deleted since the vector was written).
     rows = Image.objects.visible_to(user).in_bulk([hit.id for hit in hits])

@@ -45,13 +45,13 @@ def picture(
     elif shape == "square":
         draw.rectangle(box, fill=colour)
     else:
-        draw.polygon([(w // 2, h // 5), (w // 5, 4 * h // 5), (4 * w // 5, 4 * h // 5)], fill=colour)
+        draw.polygon(
+            [(w // 2, h // 5), (w // 5, 4 * h // 5), (4 * w // 5, 4 * h // 5)], fill=colour
+        )
     return image
 
 
-def image_bytes(
-    image: PILImage.Image | None = None, fmt: str = "PNG", **save: Any
-) -> bytes:
+def image_bytes(image: PILImage.Image | None = None, fmt: str = "PNG", **save: Any) -> bytes:
     out = io.BytesIO()
     (image or picture()).save(out, format=fmt, **save)
     return out.getvalue()

@@ -39,7 +39,7 @@ class ClipEncoder:
         try:
             self.processor: Any = AutoProcessor.from_pretrained(model_name)
             self.model: Any = AutoModel.from_pretrained(model_name)
-        except Exception as exc:  # noqa: BLE001  (hub, disk and config errors all mean "cannot load")
+        except Exception as exc:
             raise EncoderUnavailable(
                 f"Cannot load the CLIP model CLIP_MODEL={model_name!r}: {exc}. "
                 "Model weights cannot be downloaded on this machine: set CLIP_MODEL to a "

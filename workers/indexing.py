@@ -30,7 +30,7 @@ def image_index(*, image: Image) -> None:
     """
     encoder = get_encoder()
     try:
-        picture = load_picture(image.file.name)
+        picture = load_picture(image.file.name or "")
     except UnreadableImage as exc:
         image.mark_failed(error=f"The stored file cannot be read: {exc}")
         return
@@ -67,6 +67,7 @@ def stale_pending_images(*, older_than: timedelta) -> list[str]:
     cutoff = timezone.now() - older_than
     return [
         str(pk)
-        for pk in Image.objects.filter(status=Image.Status.PENDING, uploaded_at__lt=cutoff)
-        .values_list("pk", flat=True)[:1000]
+        for pk in Image.objects.filter(
+            status=Image.Status.PENDING, uploaded_at__lt=cutoff
+        ).values_list("pk", flat=True)[:1000]
     ]

@@ -17,13 +17,11 @@ from workers.vectorstore import VectorStoreUnavailable
 logger = logging.getLogger(__name__)
 
 
-class IndexTask(Task):  # type: ignore[type-arg]
-    def on_failure(
-        self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any
-    ) -> None:
+class IndexTask(Task):  # type: ignore[type-arg,unused-ignore]
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Out of retries, or an unexpected error: the image shows as failed, with why."""
-        image_id = kwargs.get("image_id") or (args[0] if args else None)
-        image = Image.objects.filter(pk=image_id).first()
+        image_id = kwargs.get("image_id") or (args[0] if args else "")
+        image = Image.objects.filter(pk=str(image_id)).first()
         if image is not None:
             image.mark_failed(error=f"{type(exc).__name__}: {exc}")
 
@@ -38,7 +36,7 @@ class IndexTask(Task):  # type: ignore[type-arg]
     retry_jitter=True,
     max_retries=settings.INDEX_MAX_RETRIES,
 )
-def index_image_task(self: Task, image_id: str) -> None:  # type: ignore[type-arg]
+def index_image_task(self: Task, image_id: str) -> None:  # type: ignore[type-arg,unused-ignore]
     """Encode and store one image. Exits quietly if the row is gone."""
     image = Image.objects.select_related(None).filter(pk=image_id).first()
     if image is None:

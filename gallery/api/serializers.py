@@ -14,8 +14,21 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
     class Meta:
         model = Image
         fields = [
-            "id", "url", "thumbnail_url", "filename", "format", "width", "height", "size",
-            "taken_at", "uploaded_at", "visibility", "status", "error", "tags", "model_id",
+            "id",
+            "url",
+            "thumbnail_url",
+            "filename",
+            "format",
+            "width",
+            "height",
+            "size",
+            "taken_at",
+            "uploaded_at",
+            "visibility",
+            "status",
+            "error",
+            "tags",
+            "model_id",
         ]
         read_only_fields = fields
 

@@ -64,11 +64,11 @@ class ImageViewSet(
 
     @action(detail=True, methods=["get"])
     def file(self, request: Request, pk: str | None = None) -> HttpResponseBase:
-        return _serve(self.get_object().file.name)
+        return _serve(self.get_object().file.name or "")
 
     @action(detail=True, methods=["get"])
     def thumbnail(self, request: Request, pk: str | None = None) -> HttpResponseBase:
-        return _serve(self.get_object().thumbnail.name)
+        return _serve(self.get_object().thumbnail.name or "")
 
     def get_object(self) -> Image:
         return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])

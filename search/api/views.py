@@ -39,5 +39,9 @@ class ImageSearchApi(APIView):
 
 
 def _render(request: Request, results: list[SearchResult]) -> Response:
-    serializer = SearchResultSerializer(results, many=True, context={"request": request})
+    serializer = SearchResultSerializer(
+        results,  # type: ignore[arg-type]
+        many=True,
+        context={"request": request},
+    )
     return Response({"results": serializer.data})

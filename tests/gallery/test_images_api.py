@@ -16,7 +16,9 @@ from workers.vectorstore import get_store
 pytestmark = pytest.mark.django_db
 
 
-def test_upload_png_is_stored_and_indexed(alice_api: Any, upload: Any, isolated_storage: Path) -> None:
+def test_upload_png_is_stored_and_indexed(
+    alice_api: Any, upload: Any, isolated_storage: Path
+) -> None:
     response = upload(alice_api, image_bytes(picture(size=(120, 80))), "red circle.png")
 
     assert response.status_code == 201, response.json()
@@ -34,7 +36,9 @@ def test_upload_png_is_stored_and_indexed(alice_api: Any, upload: Any, isolated_
     assert get_store().count(get_encoder().collection_name) == 1
 
 
-def test_upload_jpeg_applies_exif_orientation_and_reads_taken_at(alice_api: Any, upload: Any) -> None:
+def test_upload_jpeg_applies_exif_orientation_and_reads_taken_at(
+    alice_api: Any, upload: Any
+) -> None:
     exif = PILImage.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise when displayed
     exif.get_ifd(0x8769)[0x9003] = "2021:07:04 12:30:00"
@@ -134,7 +138,12 @@ def test_other_users_private_image_is_invisible_on_every_path(
 
     for path in ("", "file/", "thumbnail/"):
         assert bob_api.get(f"/api/images/{image_id}/{path}").status_code == 404
-    assert bob_api.patch(f"/api/images/{image_id}/", {"visibility": "public"}, format="json").status_code == 404
+    assert (
+        bob_api.patch(
+            f"/api/images/{image_id}/", {"visibility": "public"}, format="json"
+        ).status_code
+        == 404
+    )
     assert bob_api.delete(f"/api/images/{image_id}/").status_code == 404
     assert bob_api.post(f"/api/images/{image_id}/reindex/").status_code == 404
     assert Image.objects.get(pk=image_id).visibility == "private"

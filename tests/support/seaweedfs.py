@@ -165,7 +165,7 @@ def _wait_until_ready(
             )
         try:
             client.list_buckets()
-        except Exception as exc:  # any failure means "not ready yet"
+        except Exception as exc:  # noqa: BLE001  (any failure means "not ready yet")
             last_error = exc
             time.sleep(0.1)
         else:

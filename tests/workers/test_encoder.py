@@ -17,7 +17,13 @@ def test_shipped_tiny_clip_loads_through_from_pretrained() -> None:
     assert encoder.model_id == "clip-tiny-random"
     assert encoder.collection_name == f"images-clip-tiny-random-{encoder.dim}"
     assert encoder.processor.tokenizer("a photo of a cat")["input_ids"] == [
-        49406, 320, 1125, 539, 320, 2368, 49407,
+        49406,
+        320,
+        1125,
+        539,
+        320,
+        2368,
+        49407,
     ]
 
 
@@ -67,19 +73,32 @@ def test_missing_model_fails_with_a_message_naming_clip_model(tmp_path: Path) ->
 
 def test_a_siglip_checkpoint_loads_by_changing_clip_model(tmp_path: Path) -> None:
     import torch
-    from transformers import CLIPTokenizer, SiglipConfig, SiglipImageProcessorPil, SiglipModel
-    from transformers import SiglipProcessor
+    from transformers import (
+        CLIPTokenizer,
+        SiglipConfig,
+        SiglipImageProcessorPil,
+        SiglipModel,
+        SiglipProcessor,
+    )
 
     torch.manual_seed(0)
     config = SiglipConfig(
         text_config={
-            "vocab_size": 49408, "hidden_size": 32, "intermediate_size": 64,
-            "num_hidden_layers": 2, "num_attention_heads": 2,
-            "max_position_embeddings": 77, "projection_size": 32,
+            "vocab_size": 49408,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 77,
+            "projection_size": 32,
         },
         vision_config={
-            "image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
-            "num_hidden_layers": 2, "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
         },
     )
     SiglipModel(config).save_pretrained(tmp_path)

@@ -44,8 +44,16 @@ def unit(values: list[float]) -> np.ndarray:
 
 
 def point(vector: np.ndarray, owner: str = "1", **payload: object) -> VectorPoint:
-    base = {"owner": owner, "visibility": "private", "format": "PNG", "width": 10, "height": 10,
-            "tags": [], "timestamp": "2024-06-01T00:00:00Z", "uploaded_at": "2024-06-01T00:00:00Z"}
+    base = {
+        "owner": owner,
+        "visibility": "private",
+        "format": "PNG",
+        "width": 10,
+        "height": 10,
+        "tags": [],
+        "timestamp": "2024-06-01T00:00:00Z",
+        "uploaded_at": "2024-06-01T00:00:00Z",
+    }
     return VectorPoint(id=uuid.uuid4(), vector=vector, payload={**base, **payload})
 
 
@@ -66,7 +74,9 @@ def test_upsert_is_idempotent_by_id(store: VectorStore) -> None:
 
     assert store.count(COLLECTION) == 1
     assert store.search(COLLECTION, unit([0, 1]), limit=1)[0].score == pytest.approx(1.0, abs=1e-5)
-    np.testing.assert_allclose(store.retrieve_vectors(COLLECTION, [p.id])[p.id], unit([0, 1]), atol=1e-5)
+    np.testing.assert_allclose(
+        store.retrieve_vectors(COLLECTION, [p.id])[p.id], unit([0, 1]), atol=1e-5
+    )
 
 
 def test_access_filter_keeps_own_and_public_points_only(store: VectorStore) -> None:
@@ -82,10 +92,16 @@ def test_access_filter_keeps_own_and_public_points_only(store: VectorStore) -> N
 
 
 def test_keyword_integer_and_datetime_conditions(store: VectorStore) -> None:
-    old = point(unit([1]), format="JPEG", width=4000, tags=["beach", "dog"],
-                timestamp="2019-05-01T10:00:00Z")
-    new = point(unit([1, 1]), format="PNG", width=640, tags=["city"],
-                timestamp="2024-05-01T10:00:00Z")
+    old = point(
+        unit([1]),
+        format="JPEG",
+        width=4000,
+        tags=["beach", "dog"],
+        timestamp="2019-05-01T10:00:00Z",
+    )
+    new = point(
+        unit([1, 1]), format="PNG", width=640, tags=["city"], timestamp="2024-05-01T10:00:00Z"
+    )
     store.upsert(COLLECTION, [old, new])
 
     def ids(flt: Filter) -> set[uuid.UUID]:
@@ -126,7 +142,9 @@ def test_pagination_with_offset_is_stable(store: VectorStore) -> None:
     query = unit([1, 1, 1])
 
     everything = [h.id for h in store.search(COLLECTION, query, limit=30)]
-    pages = [h.id for k in range(3) for h in store.search(COLLECTION, query, limit=10, offset=10 * k)]
+    pages = [
+        h.id for k in range(3) for h in store.search(COLLECTION, query, limit=10, offset=10 * k)
+    ]
 
     assert pages == everything
 
@@ -152,16 +170,19 @@ def test_filtered_query_returns_every_match_after_hnsw_build(tmp_path: Path) -> 
     vectors = rng.normal(size=(3000, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     points = [
-        VectorPoint(id=uuid.uuid4(), vector=v, payload={"owner": "rare" if i % 100 == 0 else "common"})
+        VectorPoint(
+            id=uuid.uuid4(), vector=v, payload={"owner": "rare" if i % 100 == 0 else "common"}
+        )
         for i, v in enumerate(vectors)
     ]
     for start in range(0, len(points), 500):
-        edge.upsert("images-big-32", points[start:start + 500])
+        edge.upsert("images-big-32", points[start : start + 500])
     edge.optimize("images-big-32")
     assert edge.indexed_vectors("images-big-32") > 0  # the graph was really built
 
-    hits = edge.search("images-big-32", vectors[5], limit=100,
-                       filter=Filter(must=(Match("owner", "rare"),)))
+    hits = edge.search(
+        "images-big-32", vectors[5], limit=100, filter=Filter(must=(Match("owner", "rare"),))
+    )
 
     assert len(hits) == 30
     assert {h.id for h in hits} == {p.id for p in points if p.payload["owner"] == "rare"}

@@ -22,7 +22,10 @@ SCHEMAS: dict[str, Any] = {
 
 
 class QdrantClientStore:
-    """One Qdrant collection per model. Give `url` (+ `api_key`) for a server, or `path` for local mode."""
+    """One Qdrant collection per model.
+
+    Give `url` (+ `api_key`) for a server, or `path` for qdrant-client's local mode.
+    """
 
     def __init__(
         self,
@@ -40,7 +43,7 @@ class QdrantClientStore:
                 self.client = QdrantClient(path=path)
             else:
                 self.client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise VectorStoreUnavailable(f"Cannot open Qdrant ({url or path}): {exc}") from exc
         self._hnsw = models.HnswConfigDiff(m=hnsw_m, payload_m=payload_m)
         self._search_params = models.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
@@ -159,10 +162,13 @@ class _unavailable:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is not None and isinstance(exc, Exception) and not isinstance(exc, VectorStoreUnavailable):
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if (
+            exc is not None
+            and isinstance(exc, Exception)
+            and not isinstance(exc, VectorStoreUnavailable)
+        ):
             raise VectorStoreUnavailable(f"Qdrant error: {exc}") from exc
-        return False
 
 
 def to_client_filter(flt: f.Filter) -> models.Filter:
@@ -179,7 +185,7 @@ def _condition(cond: f.Match | f.MatchAny | f.Range | f.DateRange | f.Filter) ->
     if isinstance(cond, f.Match):
         return models.FieldCondition(key=cond.key, match=models.MatchValue(value=cond.value))
     if isinstance(cond, f.MatchAny):
-        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.values)))
+        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=cond.value_list()))
     if isinstance(cond, f.Range):
         return models.FieldCondition(
             key=cond.key, range=models.Range(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)

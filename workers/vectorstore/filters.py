@@ -20,6 +20,9 @@ class MatchAny:
     key: str
     values: tuple[str, ...] | tuple[int, ...]
 
+    def value_list(self) -> list[str] | list[int]:
+        return list(self.values)  # type: ignore[return-value]
+
 
 @dataclass(frozen=True)
 class Range:
@@ -37,8 +40,6 @@ class DateRange:
     gt: datetime | None = None
     lte: datetime | None = None
     lt: datetime | None = None
-
-
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("path", type=Path)
-        parser.add_argument("--owner", help="Username that will own the images (default: the only user).")
+        parser.add_argument(
+            "--owner", help="Username that will own the images (default: the only user)."
+        )
         parser.add_argument(
             "--visibility", choices=Image.Visibility.values, default=Image.Visibility.PRIVATE
         )
 
-    def handle(self, *args: Any, path: Path, owner: str | None, visibility: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, path: Path, owner: str | None, visibility: str, **options: Any
+    ) -> None:
         if not path.is_dir():
             raise CommandError(f"{path} is not a directory.")
         user = self._owner(owner)
@@ -36,7 +40,9 @@ class Command(BaseCommand):
                 raise CommandError(exc.message) from exc
 
         summary = ImportSummary()
-        with tqdm(iter_image_files(path), unit="img", desc="Importing", file=self.stderr._out) as bar:
+        with tqdm(
+            iter_image_files(path), unit="img", desc="Importing", file=self.stderr._out
+        ) as bar:
             for file_path in bar:
                 import_one(owner=user, path=file_path, visibility=visibility, summary=summary)
                 bar.set_postfix(ok=summary.imported, skipped=summary.skipped, failed=summary.failed)

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.checks import run_checks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _settings_process(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "CLIPSEARCH_DEV"}}
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "clipsite.settings", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_secret_key_is_required_without_the_dev_flag(tmp_path: Path) -> None:
+    result = _settings_process({"CLIPSEARCH_DATA_DIR": str(tmp_path)}, "pass")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is required" in result.stderr
+
+
+def test_debug_is_off_by_default(tmp_path: Path) -> None:
+    result = _settings_process(
+        {"SECRET_KEY": "x" * 50, "CLIPSEARCH_DATA_DIR": str(tmp_path)},
+        "from django.conf import settings as s; print(s.DEBUG, s.CELERY_TASK_ALWAYS_EAGER)",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]
+
+
+def test_check_refuses_a_broker_with_an_embedded_vector_store(
+    settings: pytest.FixtureRequest,
+) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # type: ignore[attr-defined]
+
+    ids = {m.id for m in run_checks()}
+
+    assert "clipsite.E001" in ids
+
+
+def test_check_accepts_a_broker_with_a_qdrant_server(settings: pytest.FixtureRequest) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # type: ignore[attr-defined]
+    settings.VECTOR_STORE = {  # type: ignore[attr-defined]
+        "BACKEND": "workers.vectorstore.QdrantClientStore",
+        "OPTIONS": {"url": "http://qdrant:6333"},
+    }
+
+    assert "clipsite.E001" not in {m.id for m in run_checks()}
+
+
+def test_check_refuses_a_local_model_directory_without_a_model(
+    settings: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    settings.CLIP_MODEL = str(tmp_path)  # type: ignore[attr-defined]
+
+    messages = [m for m in run_checks() if m.id == "clipsite.E002"]
+
+    assert messages
+    assert str(tmp_path) in messages[0].msg

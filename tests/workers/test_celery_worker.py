@@ -1,0 +1,103 @@
+"""The production path: PostgreSQL, Redis as broker and cache, and a real Celery worker.
+
+`scripts/test` runs these in its service phase, with DATABASE_URL,
+CELERY_BROKER_URL and REDIS_URL set. The worker runs in this process
+(`start_worker`), so one process owns the embedded vector store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from gallery.models import Image
+from tests.factories import api_client, image_bytes, make_user, picture, upload_file
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def celery_worker_in_process() -> Iterator[None]:
+    from celery.contrib.testing.worker import start_worker
+
+    from clipsite.celery import app
+
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        yield
+
+
+def _wait_for(image_id: str, status: str, timeout: float = 120) -> Image:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        image = Image.objects.get(pk=image_id)
+        if image.status == status:
+            return image
+        time.sleep(0.2)
+    raise AssertionError(f"image {image_id} stayed {image.status!r}, wanted {status!r}")
+
+
+def test_services_are_the_real_ones() -> None:
+    assert connection.vendor == "postgresql"
+    assert not settings.CELERY_TASK_ALWAYS_EAGER
+    assert settings.CELERY_BROKER_URL.startswith("redis://")
+    assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
+
+
+def test_upload_is_indexed_by_a_worker_consuming_the_redis_queue(
+    celery_worker_in_process: None,
+) -> None:
+    alice = api_client(make_user("alice"))
+    data = image_bytes(picture((20, 120, 220), shape="square"))
+
+    response = alice.post("/api/images/", {"file": upload_file(data)}, format="multipart")
+
+    assert response.status_code == 201
+    # The web request only queued the work; the worker does it.
+    assert response.json()["status"] == "pending"
+    image = _wait_for(response.json()["id"], Image.Status.INDEXED)
+    assert image.model_id == "clip-tiny-random"
+    found = alice.post(
+        "/api/search/image/", {"file": upload_file(data), "top_k": 1}, format="multipart"
+    ).json()["results"]
+    assert found[0]["image"]["id"] == str(image.id)
+
+
+def test_readyz_sees_postgres_redis_cache_and_broker(db: Any) -> None:
+    from django.test import Client
+
+    checks = Client().get("/readyz").json()["checks"]
+
+    assert checks["database"]["status"] == "ok"
+    assert checks["cache"]["status"] == "ok"
+    assert checks["broker"]["status"] == "ok"
+
+
+def test_queued_but_lost_tasks_are_requeued_by_the_sweep(celery_worker_in_process: None) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workers.tasks import requeue_stale_task
+
+    owner = make_user("bob")
+    image = _make_pending_image(owner)
+    Image.objects.filter(pk=image.pk).update(uploaded_at=timezone.now() - timedelta(hours=1))
+
+    assert requeue_stale_task.apply(kwargs={"minutes": 15}).get() == 1
+    _wait_for(str(image.pk), Image.Status.INDEXED)
+
+
+def _make_pending_image(owner: Any) -> Image:
+    """An image row whose indexing message was lost (as after a broker outage)."""
+    from unittest import mock
+
+    from gallery.services import image_create
+
+    with mock.patch("workers.tasks.index_image_task.delay"):
+        return image_create(owner=owner, upload=upload_file(image_bytes(picture((1, 99, 5)))))
