@@ -25,7 +25,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # `manage.py` and the run command share configuration through this file, so a
 # shell command sees the same database, media and vector store as the server.
-load_dotenv(BASE_DIR / ".env", override=False)
+load_dotenv(os.environ.get("CLIPSEARCH_ENV_FILE") or BASE_DIR / ".env", override=False)
 env = os.environ
 
 DEV = config.env_bool(env, "CLIPSEARCH_DEV")

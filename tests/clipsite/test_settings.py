@@ -15,7 +15,12 @@ def _settings_process(env: dict[str, str], code: str) -> subprocess.CompletedPro
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "CLIPSEARCH_DEV"}}
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "clipsite.settings", **env},
+        env={
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "clipsite.settings",
+            "CLIPSEARCH_ENV_FILE": "/nonexistent/.env",  # ignore a developer's .env
+            **env,
+        },
         cwd=ROOT,
         capture_output=True,
         text=True,
