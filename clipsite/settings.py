@@ -191,3 +191,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}},
 }
+
+# Auto-tags: each image is classified against this vocabulary (plus the
+# labels managed in the admin) when it is indexed.
+AUTO_TAG_LABELS = config.env_list(env, "AUTO_TAG_LABELS", [])
+AUTO_TAG_MAX = config.env_int(env, "AUTO_TAG_MAX", 3, minimum=0)
+AUTO_TAG_MIN_PROBABILITY = float(env.get("AUTO_TAG_MIN_PROBABILITY") or 0.2)
+
+# Search.
+SEARCH_MAX_LIMIT = 100
+# How a negative term steers a query: "arithmetic" (subtract it from the
+# query vector) or Qdrant's recommend scoring, "best_score" or "sum_scores".
+# bench/negatives.py measures them on the demo world.
+SEARCH_NEGATIVE_STRATEGY = env.get("SEARCH_NEGATIVE_STRATEGY") or "arithmetic"
+SEARCH_NEGATIVE_WEIGHT = float(env.get("SEARCH_NEGATIVE_WEIGHT") or 0.5)
+SEARCH_FACET_WINDOW = config.env_int(env, "SEARCH_FACET_WINDOW", 500, minimum=1)
+DUPLICATE_THRESHOLD = float(env.get("DUPLICATE_THRESHOLD") or 0.95)

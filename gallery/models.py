@@ -117,3 +117,16 @@ class Image(models.Model):
 
 def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class TagLabel(models.Model):
+    """An auto-tag label managed in the admin, used beside `settings.AUTO_TAG_LABELS`."""
+
+    name = models.CharField(max_length=64, unique=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -15,7 +15,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from clipsite.errors import ApplicationError
 from workers.vectorstore import DateRange, Filter, Match, MatchAny, Range
 
-KEYWORD_KEYS = {"format", "tags"}
+# `visibility` narrows within what the user may see anyway: "private" means
+# the user's own private images.
+KEYWORD_KEYS = {"format", "tags", "visibility"}
 INTEGER_KEYS = {"width", "height"}
 DATETIME_KEYS = {"timestamp", "uploaded_at", "taken_at"}
 ALLOWED_KEYS = KEYWORD_KEYS | INTEGER_KEYS | DATETIME_KEYS

@@ -1,22 +1,82 @@
-"""Search: encode the query, ask the vector store within what the user may see, load the rows."""
+"""Search: build the query vector(s), ask the vector store within what the user may see, load rows.
+
+A request mixes positive texts (weighted), an example image (by id or upload),
+negative texts and negative images. Positives are combined into one vector;
+negatives steer away from it, either by vector arithmetic or by Qdrant's
+recommend scoring (`SEARCH_NEGATIVE_STRATEGY`). Every result's `score` is its
+cosine similarity to the combined positive vector.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
+from uuid import UUID
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.files import File
+from django.core import signing
 
 from clipsite.errors import ApplicationError
 from gallery.models import Image
-from gallery.validation import inspect_image, read_upload
 from search.filters import parse_filter
-from workers.encoder import get_encoder
-from workers.vectorstore import Filter, Match, get_store
+from search.querycache import text_vectors
+from workers.encoder import ClipEncoder
+from workers.indexes import search_encoder
+from workers.vectorstore import Filter, HasId, Hit, Match, VectorQuery, get_store
 
-MAX_TOP_K = 100
+User = AbstractBaseUser | AnonymousUser
+CURSOR_SALT = "search.cursor"
+
+
+@dataclass(frozen=True)
+class TextTerm:
+    text: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Everything a search can say. At least one positive (text or image) is required."""
+
+    texts: tuple[TextTerm, ...] = ()
+    image_id: UUID | None = None
+    image_vector: np.ndarray | None = field(default=None, compare=False)
+    negative_texts: tuple[str, ...] = ()
+    negative_image_ids: tuple[UUID, ...] = ()
+    text_weight: float = 0.5
+    limit: int = 10
+    offset: int = 0
+    cursor: str | None = None
+    min_score: float | None = None
+    filters: Any = None
+    facets: bool = False
+    exclude_ids: tuple[UUID, ...] = ()
+
+    def fingerprint(self) -> str:
+        """Identifies the query apart from paging, so a cursor only continues its own query."""
+        parts = {
+            "texts": [(t.text, t.weight) for t in self.texts],
+            "image_id": str(self.image_id),
+            "image": hashlib.sha256(self.image_vector.tobytes()).hexdigest()
+            if self.image_vector is not None
+            else None,
+            "neg": list(self.negative_texts),
+            "neg_ids": [str(i) for i in self.negative_image_ids],
+            "tw": self.text_weight,
+            "min": self.min_score,
+            "filters": self.filters,
+            "limit": self.limit,
+            "exclude": [str(i) for i in self.exclude_ids],
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[
+            :16
+        ]
 
 
 @dataclass(frozen=True)
@@ -25,47 +85,204 @@ class SearchResult:
     score: float
 
 
-def access_filter(user: AbstractBaseUser | AnonymousUser) -> Filter:
+@dataclass
+class SearchPage:
+    results: list[SearchResult]
+    next_cursor: str | None = None
+    facets: dict[str, dict[str, int]] | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    request: SearchRequest
+    positive: np.ndarray
+    query: VectorQuery
+
+
+def access_filter(user: User) -> Filter:
     """What `user` may see: their own images and public ones. Applied inside every vector query."""
     if not user.is_authenticated:
         raise ApplicationError("not_authenticated", "Sign in to search.", status=401)
     return Filter(should=(Match("owner", str(user.pk)), Match("visibility", "public")))
 
 
-def search_text(
-    *, user: AbstractBaseUser | AnonymousUser, query: str, top_k: int = 10, filters: Any = None
-) -> list[SearchResult]:
-    """Images best matching `query`, best first, among those `user` may see."""
-    query = query.strip()
-    if not query:
-        raise ApplicationError("empty_query", "The query is empty.")
-    vector = get_encoder().encode_texts([query])[0]
-    return search_vector(user=user, vector=vector, top_k=top_k, filters=filters)
+def search(*, user: User, request: SearchRequest) -> SearchPage:
+    """One search. Raises `ApplicationError` (400) for a query that cannot be answered."""
+    return search_batch(user=user, requests=[request])[0]
 
 
-def search_image(
-    *, user: AbstractBaseUser | AnonymousUser, upload: File, top_k: int = 10, filters: Any = None
-) -> list[SearchResult]:
-    """Images most similar to an uploaded picture. The picture itself is not stored."""
-    inspected = inspect_image(read_upload(upload))
-    vector = get_encoder().encode_images([inspected.image])[0]
-    return search_vector(user=user, vector=vector, top_k=top_k, filters=filters)
+def search_batch(*, user: User, requests: Sequence[SearchRequest]) -> list[SearchPage]:
+    """Several searches: all texts go through the text tower in one batch, and all vector
+    queries go to the store in one batched call."""
+    encoder = search_encoder()
+    requests = [_with_cursor(r) for r in requests]
+    texts = [t.text for r in requests for t in r.texts] + [
+        n for r in requests for n in r.negative_texts
+    ]
+    vectors = dict(zip(texts, text_vectors(encoder, texts), strict=True)) if texts else {}
+    prepared = [_prepare(user, encoder, r, vectors) for r in requests]
+    store = get_store()
+    hit_lists = store.query_batch(encoder.collection_name, [p.query for p in prepared])
+    pages = []
+    for item, hits in zip(prepared, hit_lists, strict=True):
+        page = _page(user, item, hits)
+        if item.request.facets:
+            window = replace(
+                item.query, limit=settings.SEARCH_FACET_WINDOW, offset=0, with_payload=True
+            )
+            page.facets = _facets(item, store.query(encoder.collection_name, window))
+        pages.append(page)
+    return pages
 
 
-def search_vector(
-    *,
-    user: AbstractBaseUser | AnonymousUser,
-    vector: np.ndarray,
-    top_k: int = 10,
-    filters: Any = None,
-) -> list[SearchResult]:
-    if not 1 <= top_k <= MAX_TOP_K:
-        raise ApplicationError("invalid_top_k", f"top_k must be between 1 and {MAX_TOP_K}.")
-    user_filter = parse_filter(filters)
-    scope = access_filter(user)
-    combined = Filter(must=(scope, user_filter)) if user_filter else Filter(must=(scope,))
-    hits = get_store().search(get_encoder().collection_name, vector, limit=top_k, filter=combined)
-    # The access filter above is the enforcement; this lookup only loads rows
-    # (and drops any whose row was deleted since the vector was written).
-    rows = Image.objects.visible_to(user).in_bulk([hit.id for hit in hits])
-    return [SearchResult(image=rows[hit.id], score=hit.score) for hit in hits if hit.id in rows]
+def similar_images(*, user: User, image: Image, limit: int = 10) -> SearchPage:
+    """More like this: the nearest images to `image`, excluding itself."""
+    return search(
+        user=user, request=SearchRequest(image_id=image.id, limit=limit, exclude_ids=(image.id,))
+    )
+
+
+def image_vectors(
+    *, user: User, encoder: ClipEncoder, ids: Sequence[UUID]
+) -> dict[UUID, np.ndarray]:
+    """Stored vectors of indexed images `user` may see; any other id is a 400."""
+    if not ids:
+        return {}
+    visible = set(
+        Image.objects.visible_to(user)
+        .filter(pk__in=ids, status=Image.Status.INDEXED)
+        .values_list("pk", flat=True)
+    )
+    vectors = get_store().retrieve_vectors(
+        encoder.collection_name, [i for i in ids if i in visible]
+    )
+    missing = [str(i) for i in ids if i not in vectors]
+    if missing:
+        raise ApplicationError(
+            "image_not_indexed",
+            "These images are not indexed, or not yours to search by: " + ", ".join(missing),
+        )
+    return vectors
+
+
+def _with_cursor(request: SearchRequest) -> SearchRequest:
+    if not request.cursor:
+        return request
+    try:
+        data = signing.loads(request.cursor, salt=CURSOR_SALT)
+    except signing.BadSignature:
+        raise ApplicationError("invalid_cursor", "The cursor is not valid.") from None
+    if data.get("q") != request.fingerprint():
+        raise ApplicationError("invalid_cursor", "The cursor belongs to another query.")
+    return replace(request, offset=int(data["o"]))
+
+
+def _prepare(
+    user: User, encoder: ClipEncoder, request: SearchRequest, vectors: dict[str, np.ndarray]
+) -> _Prepared:
+    if not 1 <= request.limit <= settings.SEARCH_MAX_LIMIT:
+        raise ApplicationError(
+            "invalid_limit", f"limit must be between 1 and {settings.SEARCH_MAX_LIMIT}."
+        )
+    ids = [i for i in (request.image_id,) if i is not None] + list(request.negative_image_ids)
+    stored = image_vectors(user=user, encoder=encoder, ids=ids)
+
+    text_part = _weighted(
+        [vectors[t.text] for t in request.texts], [t.weight for t in request.texts]
+    )
+    images = [stored[request.image_id]] if request.image_id else []
+    if request.image_vector is not None:
+        images.append(request.image_vector)
+    image_part = _weighted(images, [1.0] * len(images))
+    if text_part is None and image_part is None:
+        if request.negative_texts or request.negative_image_ids:
+            raise ApplicationError(
+                "negative_only_query",
+                "A query needs something to look for, not only things to avoid: "
+                "add a query text or an image.",
+            )
+        raise ApplicationError("empty_query", "Give a query text or an image.")
+    if text_part is not None and image_part is not None:
+        positive = _normalise(
+            request.text_weight * text_part + (1 - request.text_weight) * image_part
+        )
+    else:
+        positive = text_part if text_part is not None else image_part  # type: ignore[assignment]
+
+    negatives = [vectors[n] for n in request.negative_texts] + [
+        stored[i] for i in request.negative_image_ids
+    ]
+    scope = Filter(must=tuple(c for c in (access_filter(user), parse_filter(request.filters)) if c))
+    if request.exclude_ids:
+        scope = Filter(must=scope.must, must_not=(HasId(request.exclude_ids),))
+    strategy = settings.SEARCH_NEGATIVE_STRATEGY
+    vector: np.ndarray | None = positive
+    if negatives and strategy == "arithmetic":
+        vector = _normalise(positive - settings.SEARCH_NEGATIVE_WEIGHT * np.mean(negatives, axis=0))
+    recommend = bool(negatives) and strategy != "arithmetic"
+    query = VectorQuery(
+        vector=None if recommend else vector,
+        positives=(positive,) if recommend else (),
+        negatives=tuple(negatives) if recommend else (),
+        strategy=strategy if recommend else "best_score",
+        # One extra result tells whether another page exists.
+        limit=request.limit + 1,
+        offset=request.offset,
+        filter=scope,
+        # A nearest query scores by cosine, so the store can apply the
+        # threshold; recommend scores are not cosines (see _scored).
+        score_threshold=None if recommend else request.min_score,
+        with_vectors=True,
+    )
+    return _Prepared(request=request, positive=positive, query=query)
+
+
+def _page(user: User, item: _Prepared, hits: list[Hit]) -> SearchPage:
+    request = item.request
+    more = len(hits) > request.limit
+    scored = _scored(item, hits[: request.limit])
+    rows = Image.objects.visible_to(user).in_bulk([hit_id for hit_id, _ in scored])
+    results = [SearchResult(image=rows[i], score=s) for i, s in scored if i in rows]
+    cursor = None
+    if more:
+        payload = {"o": request.offset + request.limit, "q": request.fingerprint()}
+        cursor = signing.dumps(payload, salt=CURSOR_SALT, compress=True)
+    return SearchPage(results=results, next_cursor=cursor)
+
+
+def _scored(item: _Prepared, hits: list[Hit]) -> list[tuple[UUID, float]]:
+    """(id, cosine to the positive vector), keeping the store's order, above `min_score`."""
+    scored = []
+    for hit in hits:
+        score = float(hit.vector @ item.positive) if hit.vector is not None else hit.score
+        if item.request.min_score is None or score >= item.request.min_score:
+            scored.append((hit.id, score))
+    return scored
+
+
+def _facets(item: _Prepared, hits: list[Hit]) -> dict[str, dict[str, int]]:
+    """Counts per format and tag over the query's result window (scores above min_score)."""
+    kept = {hit_id for hit_id, _ in _scored(item, hits)}
+    formats: Counter[str] = Counter()
+    tags: Counter[str] = Counter()
+    for hit in hits:
+        if hit.id in kept and hit.payload:
+            formats[str(hit.payload.get("format"))] += 1
+            tags.update(str(t) for t in hit.payload.get("tags") or [])
+    return {"format": dict(formats.most_common()), "tag": dict(tags.most_common(50))}
+
+
+def _weighted(vectors: list[np.ndarray], weights: list[float]) -> np.ndarray | None:
+    if not vectors:
+        return None
+    total = np.sum([w * v for w, v in zip(weights, vectors, strict=True)], axis=0)
+    return _normalise(total)
+
+
+def _normalise(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    if norm < 1e-6:
+        raise ApplicationError(
+            "degenerate_query", "The query terms cancel each other out; change their weights."
+        )
+    return (vector / norm).astype(np.float32)

@@ -60,6 +60,9 @@ class ClipEncoder:
         )
         self._lock = threading.Lock()
         self.dim = int(self.encode_texts([""]).shape[1])
+        scale = getattr(self.model, "logit_scale", None)
+        # CLIP's learned temperature turns cosines into classification logits.
+        self.logit_scale = float(scale.exp().item()) if scale is not None else 100.0
 
     @property
     def model_id(self) -> str:
@@ -102,22 +105,28 @@ class ClipEncoder:
         return features.cpu().numpy().astype(np.float32)
 
 
-_encoder: ClipEncoder | None = None
+_encoders: dict[str, ClipEncoder] = {}
 _encoder_lock = threading.Lock()
 
 
-def get_encoder() -> ClipEncoder:
-    """The process-wide encoder for `settings.CLIP_MODEL`, loaded on first use."""
-    global _encoder
-    if _encoder is None:
+def get_encoder(model_name: str | None = None) -> ClipEncoder:
+    """The process-wide encoder for `model_name` (default `settings.CLIP_MODEL`), loaded once.
+
+    Two models are loaded only while a model change is reindexing: search keeps
+    using the old model's collection until the new one is complete.
+    """
+    name = model_name or settings.CLIP_MODEL
+    encoder = _encoders.get(name)
+    if encoder is None:
         with _encoder_lock:
-            if _encoder is None:
-                logger.info("Loading CLIP model %s", settings.CLIP_MODEL)
-                _encoder = ClipEncoder(settings.CLIP_MODEL, device=settings.CLIP_DEVICE)
-    return _encoder
+            encoder = _encoders.get(name)
+            if encoder is None:
+                logger.info("Loading CLIP model %s", name)
+                encoder = ClipEncoder(name, device=settings.CLIP_DEVICE)
+                _encoders[name] = encoder
+    return encoder
 
 
 def reset_encoder() -> None:
-    global _encoder
     with _encoder_lock:
-        _encoder = None
+        _encoders.clear()

@@ -11,7 +11,8 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 from gallery.models import Image
-from workers.encoder import get_encoder
+from workers.indexes import index_encoders
+from workers.tagging import auto_tags
 from workers.vectorstore import VectorPoint, get_store
 
 logger = logging.getLogger(__name__)
@@ -22,24 +23,31 @@ class UnreadableImage(Exception):
 
 
 def image_index(*, image: Image) -> None:
-    """Encode `image` with the configured model and upsert its vector and payload.
+    """Encode `image`, tag it, and upsert its vector and payload into the model's collection.
 
-    Idempotent: the point id is the image's UUID. Raises `EncoderUnavailable` or
+    During a model change the image is also encoded into the collection search
+    still reads, so it is findable before and after the switch. Idempotent:
+    the point id is the image's UUID. Raises `EncoderUnavailable` or
     `VectorStoreUnavailable` (worth retrying); an undecodable file marks the
     image failed at once.
     """
-    encoder = get_encoder()
+    encoders = index_encoders()
     try:
         picture = load_picture(image.file.name or "")
     except UnreadableImage as exc:
         image.mark_failed(error=f"The stored file cannot be read: {exc}")
         return
-    vector = encoder.encode_images([picture])[0]
     store = get_store()
-    store.upsert(
-        encoder.collection_name,
-        [VectorPoint(id=image.id, vector=vector, payload=image.vector_payload())],
-    )
+    encoder = encoders[0]
+    for position, each in enumerate(encoders):
+        vector = each.encode_images([picture])[0]
+        if position == 0:
+            image.tags = auto_tags(each, vector)
+            Image.objects.filter(pk=image.pk).update(tags=image.tags)
+        store.upsert(
+            each.collection_name,
+            [VectorPoint(id=image.id, vector=vector, payload=image.vector_payload())],
+        )
     # The payload above was built from the row as the task read it. If the
     # owner changed visibility meanwhile, write the current value again.
     current = Image.objects.filter(pk=image.pk).values_list("visibility", flat=True).first()

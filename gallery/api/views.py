@@ -13,6 +13,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from clipsite.errors import ApplicationError
 from gallery.api.serializers import ImageSerializer, ImageUpdateSerializer, ImageUploadSerializer
 from gallery.models import Image
 from gallery.services import image_create, image_delete, image_reindex, image_set_visibility
@@ -29,7 +30,7 @@ class ImageViewSet(
         # Reading: own and public images. Changing: own images only; anyone
         # else's image is a 404, so ids of private images are not confirmed.
         mine = self.request.query_params.get("mine") in {"1", "true"}
-        if self.action in {"list", "retrieve", "file", "thumbnail"} and not mine:
+        if self.action in {"list", "retrieve", "file", "thumbnail", "similar"} and not mine:
             return images.visible_to(self.request.user)
         return images.owned_by(self.request.user)
 
@@ -63,6 +64,24 @@ class ImageViewSet(
         return Response(self.get_serializer(image).data, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["get"])
+    def similar(self, request: Request, pk: str | None = None) -> Response:
+        from search.api.views import render_page
+        from search.services import similar_images
+
+        limit = _int_param(request, "top_k", default=10, high=100)
+        return render_page(
+            request, similar_images(user=request.user, image=self.get_object(), limit=limit)
+        )
+
+    @action(detail=True, methods=["get"])
+    def duplicates(self, request: Request, pk: str | None = None) -> Response:
+        from search.api.views import results_data
+        from search.duplicates import image_duplicates
+
+        found = image_duplicates(user=request.user, image=self.get_object())
+        return Response({"results": results_data(request, found)})
+
+    @action(detail=True, methods=["get"])
     def file(self, request: Request, pk: str | None = None) -> HttpResponseBase:
         return _serve(self.get_object().file.name or "")
 
@@ -81,3 +100,16 @@ def _serve(name: str) -> HttpResponseBase:
         response["Cache-Control"] = "private, max-age=3600"
         return response
     return HttpResponseRedirect(default_storage.url(name))
+
+
+def _int_param(request: Request, name: str, *, default: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= high:
+        raise ApplicationError("invalid_parameter", f"{name} must be an integer from 1 to {high}.")
+    return value

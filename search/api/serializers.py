@@ -3,41 +3,136 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from gallery.api.serializers import ImageSerializer
-from search.services import MAX_TOP_K
+from search.services import SearchRequest, TextTerm
 
 
-class FiltersField(serializers.Field[Any, Any, Any, Any]):
-    """A JSON object, given as JSON or (in multipart forms) as a JSON string."""
+class JSONValueField(serializers.Field[Any, Any, Any, Any]):
+    """A JSON value given as JSON, or (in multipart forms) as a JSON string."""
 
-    default_error_messages = {"invalid": "filters must be a JSON object."}
+    def __init__(self, *, kind: type | tuple[type, ...], **kwargs: Any) -> None:
+        self.kind = kind
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, str):
+        if isinstance(data, str) and self.kind is not str:
             try:
                 data = json.loads(data)
             except ValueError:
-                self.fail("invalid")
-        if not isinstance(data, dict):
-            self.fail("invalid")
+                raise serializers.ValidationError("Not valid JSON.") from None
+        if not isinstance(data, self.kind):
+            raise serializers.ValidationError("Wrong type.")
         return data
 
     def to_representation(self, value: Any) -> Any:
         return value
 
 
-class TextSearchSerializer(serializers.Serializer[None]):
-    query = serializers.CharField(max_length=1000, trim_whitespace=True)
-    top_k = serializers.IntegerField(min_value=1, max_value=MAX_TOP_K, default=10)
-    filters = FiltersField(required=False, allow_null=True)
+class QueryField(serializers.Field[Any, Any, Any, Any]):
+    """`"text"`, or a list of texts and `{"text": ..., "weight": ...}` terms."""
+
+    def to_internal_value(self, data: Any) -> tuple[TextTerm, ...]:
+        if isinstance(data, str):
+            stripped = data.strip()
+            if stripped.startswith("["):  # a JSON list sent as a form field
+                try:
+                    data = json.loads(stripped)
+                except ValueError:
+                    raise serializers.ValidationError("Not valid JSON.") from None
+            else:
+                data = [data]
+        if not isinstance(data, list) or not 1 <= len(data) <= 16:
+            raise serializers.ValidationError("Give a text, or a list of 1 to 16 terms.")
+        terms = []
+        for item in data:
+            if isinstance(item, str):
+                item = {"text": item}
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise serializers.ValidationError('Each term is a text or {"text", "weight"}.')
+            text = item["text"].strip()
+            weight = item.get("weight", 1.0)
+            if not text or len(text) > 1000:
+                raise serializers.ValidationError("Each text has 1 to 1000 characters.")
+            if (
+                isinstance(weight, bool)
+                or not isinstance(weight, int | float)
+                or not 0 < weight <= 10
+            ):
+                raise serializers.ValidationError("A weight is a number in (0, 10].")
+            terms.append(TextTerm(text=text, weight=float(weight)))
+        return tuple(terms)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
 
 
-class ImageSearchSerializer(serializers.Serializer[None]):
+class SearchSerializer(serializers.Serializer[None]):
+    query = QueryField(required=False)
+    image_id = serializers.UUIDField(required=False)
+    negative = serializers.ListField(
+        child=serializers.CharField(max_length=1000), required=False, max_length=16
+    )
+    negative_image_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, max_length=16
+    )
+    text_weight = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.5)
+    top_k = serializers.IntegerField(
+        min_value=1, max_value=settings.SEARCH_MAX_LIMIT, required=False
+    )
+    limit = serializers.IntegerField(
+        min_value=1, max_value=settings.SEARCH_MAX_LIMIT, required=False
+    )
+    offset = serializers.IntegerField(min_value=0, max_value=10_000, default=0)
+    cursor = serializers.CharField(required=False, max_length=2000)
+    min_score = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False)
+    filters = JSONValueField(kind=dict, required=False, allow_null=True)
+    facets = serializers.BooleanField(default=False)
+
+    def to_request(self, **extra: Any) -> SearchRequest:
+        data = self.validated_data
+        return SearchRequest(
+            texts=data.get("query", ()),
+            image_id=data.get("image_id"),
+            negative_texts=tuple(data.get("negative", ())),
+            negative_image_ids=tuple(data.get("negative_image_ids", ())),
+            text_weight=data["text_weight"],
+            limit=data.get("limit") or data.get("top_k") or 10,
+            offset=data["offset"],
+            cursor=data.get("cursor"),
+            min_score=data.get("min_score"),
+            filters=data.get("filters"),
+            facets=data["facets"],
+            **extra,
+        )
+
+
+class ImageSearchSerializer(SearchSerializer):
     file = serializers.FileField(allow_empty_file=True)
-    top_k = serializers.IntegerField(min_value=1, max_value=MAX_TOP_K, default=10)
-    filters = FiltersField(required=False, allow_null=True)
+    negative = JSONValueField(kind=(list, str), required=False)  # type: ignore[assignment]
+
+    def validate_negative(self, value: Any) -> list[str]:
+        values = [value] if isinstance(value, str) else value
+        if not all(isinstance(v, str) and v.strip() for v in values) or len(values) > 16:
+            raise serializers.ValidationError("Give up to 16 texts.")
+        return [v.strip() for v in values]
+
+
+class BatchSearchSerializer(serializers.Serializer[None]):
+    searches = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=32)
+
+
+class ClassifySerializer(serializers.Serializer[None]):
+    labels = JSONValueField(kind=list)
+    image_id = serializers.UUIDField(required=False)
+    file = serializers.FileField(required=False, allow_empty_file=True)
+
+    def validate_labels(self, value: list[Any]) -> list[str]:
+        if not all(isinstance(v, str) for v in value):
+            raise serializers.ValidationError("Labels are texts.")
+        return value
 
 
 class SearchResultSerializer(serializers.Serializer[None]):

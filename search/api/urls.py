@@ -2,9 +2,18 @@ from __future__ import annotations
 
 from django.urls import path
 
-from search.api.views import ImageSearchApi, SearchApi
+from search.api.views import (
+    BatchSearchApi,
+    ClassifyApi,
+    DuplicateGroupsApi,
+    ImageSearchApi,
+    SearchApi,
+)
 
 urlpatterns = [
     path("search/", SearchApi.as_view(), name="search"),
     path("search/image/", ImageSearchApi.as_view(), name="search-image"),
+    path("search/batch/", BatchSearchApi.as_view(), name="search-batch"),
+    path("classify/", ClassifyApi.as_view(), name="classify"),
+    path("duplicates/", DuplicateGroupsApi.as_view(), name="duplicates"),
 ]

@@ -1,47 +1,111 @@
-"""Search endpoints: by text and by an example image."""
+"""Search endpoints: by text and/or image, batched, classification and near-duplicates."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clipsite.errors import ApplicationError
+from gallery.validation import inspect_image, read_upload
 from search.api.serializers import (
+    BatchSearchSerializer,
+    ClassifySerializer,
     ImageSearchSerializer,
     SearchResultSerializer,
-    TextSearchSerializer,
+    SearchSerializer,
 )
-from search.services import SearchResult, search_image, search_text
+from search.classify import classify
+from search.duplicates import duplicate_groups
+from search.services import SearchPage, SearchResult, search, search_batch
+from workers.indexes import search_encoder
 
 
 class SearchApi(APIView):
     parser_classes = [JSONParser]
 
     def post(self, request: Request) -> Response:
-        form = TextSearchSerializer(data=request.data)
+        form = SearchSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        results = search_text(user=request.user, **form.validated_data)
-        return _render(request, results)
+        return render_page(request, search(user=request.user, request=form.to_request()))
 
 
 class ImageSearchApi(APIView):
+    """Search by an uploaded picture, optionally mixed with text; the picture is not stored."""
+
     parser_classes = [MultiPartParser, FormParser]
 
     def post(self, request: Request) -> Response:
         form = ImageSearchSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        picture = inspect_image(read_upload(form.validated_data["file"])).image
+        vector = search_encoder().encode_images([picture])[0]
+        page = search(user=request.user, request=form.to_request(image_vector=vector))
+        return render_page(request, page)
+
+
+class BatchSearchApi(APIView):
+    parser_classes = [JSONParser]
+
+    def post(self, request: Request) -> Response:
+        form = BatchSearchSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        searches = []
+        for position, body in enumerate(form.validated_data["searches"]):
+            each = SearchSerializer(data=body)
+            if not each.is_valid():
+                raise ApplicationError(
+                    "invalid", f"Search {position} is not valid.", detail=each.errors
+                )
+            searches.append(each.to_request())
+        pages = search_batch(user=request.user, requests=searches)
+        return Response({"results": [page_data(request, page) for page in pages]})
+
+
+class ClassifyApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def post(self, request: Request) -> Response:
+        form = ClassifySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
         data = form.validated_data
-        results = search_image(
-            user=request.user, upload=data["file"], top_k=data["top_k"], filters=data.get("filters")
+        ranked = classify(
+            user=request.user,
+            labels=data["labels"],
+            image_id=data.get("image_id"),
+            upload=data.get("file"),
         )
-        return _render(request, results)
+        return Response({"results": [{"label": label, "score": score} for label, score in ranked]})
 
 
-def _render(request: Request, results: list[SearchResult]) -> Response:
-    serializer = SearchResultSerializer(
+class DuplicateGroupsApi(APIView):
+    def get(self, request: Request) -> Response:
+        groups = duplicate_groups(user=request.user)
+        return Response(
+            {"count": len(groups), "groups": [results_data(request, g) for g in groups]}
+        )
+
+
+def results_data(request: Request, results: list[SearchResult]) -> Any:
+    return SearchResultSerializer(
         results,  # type: ignore[arg-type]
         many=True,
         context={"request": request},
-    )
-    return Response({"results": serializer.data})
+    ).data
+
+
+def page_data(request: Request, page: SearchPage) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "results": results_data(request, page.results),
+        "next": page.next_cursor,
+    }
+    if page.facets is not None:
+        data["facets"] = page.facets
+    return data
+
+
+def render_page(request: Request, page: SearchPage) -> Response:
+    return Response(page_data(request, page))

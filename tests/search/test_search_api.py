@@ -102,7 +102,7 @@ def test_search_filters_by_format_and_date(alice_api: Any, upload: Any) -> None:
     "filters",
     [
         {"must": [{"key": "owner", "match": {"value": "1"}}]},
-        {"must": [{"key": "visibility", "match": {"value": "public"}}]},
+        {"must": [{"key": "visibility", "range": {"gte": 1}}]},
         {"must": [{"key": "format", "range": {"gte": 1}}]},
         {"must": [{"key": "timestamp", "range": {"gte": "last tuesday"}}]},
         {"must": {"key": "format"}},
@@ -119,12 +119,23 @@ def test_malformed_or_disallowed_filters_are_a_400(alice_api: Any, filters: Any)
 
 
 @pytest.mark.parametrize(
-    "body", [{"query": ""}, {"query": "x", "top_k": 0}, {"query": "x", "top_k": 101}, {}]
+    ("body", "code"),
+    [
+        ({"query": ""}, "invalid"),
+        ({"query": "x", "top_k": 0}, "invalid"),
+        ({"query": "x", "top_k": 101}, "invalid"),
+        ({"query": "x", "offset": -1}, "invalid"),
+        ({"query": [{"text": "x", "weight": -1}]}, "invalid"),
+        ({}, "empty_query"),
+        ({"negative": ["red"]}, "negative_only_query"),
+        ({"query": "x", "cursor": "forged"}, "invalid_cursor"),
+        ({"image_id": "00000000-0000-0000-0000-000000000000"}, "image_not_indexed"),
+    ],
 )
-def test_bad_search_requests_are_a_400(alice_api: Any, body: Any) -> None:
+def test_bad_search_requests_are_a_400(alice_api: Any, body: Any, code: str) -> None:
     response = alice_api.post("/api/search/", body, format="json")
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
+    assert response.json()["error"]["code"] == code
 
 
 def test_search_requires_authentication(db: None) -> None:

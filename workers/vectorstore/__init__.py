@@ -7,21 +7,29 @@ import threading
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from workers.vectorstore.base import Hit, VectorPoint, VectorStore, VectorStoreUnavailable
+from workers.vectorstore.base import (
+    Hit,
+    VectorPoint,
+    VectorQuery,
+    VectorStore,
+    VectorStoreUnavailable,
+)
 from workers.vectorstore.client import QdrantClientStore
 from workers.vectorstore.edge import EdgeStore
-from workers.vectorstore.filters import DateRange, Filter, Match, MatchAny, Range
+from workers.vectorstore.filters import DateRange, Filter, HasId, Match, MatchAny, Range
 
 __all__ = [
     "DateRange",
     "EdgeStore",
     "Filter",
+    "HasId",
     "Hit",
     "Match",
     "MatchAny",
     "QdrantClientStore",
     "Range",
     "VectorPoint",
+    "VectorQuery",
     "VectorStore",
     "VectorStoreUnavailable",
     "get_store",

@@ -42,6 +42,35 @@ class VectorPoint:
 class Hit:
     id: UUID
     score: float
+    payload: dict[str, Any] | None = None
+    vector: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """One query: nearest to `vector`, or Qdrant's recommend over `positives`/`negatives`.
+
+    `strategy` picks Qdrant's recommend scoring: "best_score" (a point scores
+    by its best positive unless a negative is closer) or "sum_scores" (sum of
+    positive minus negative similarities).
+    """
+
+    vector: np.ndarray | None = None
+    positives: tuple[np.ndarray, ...] = ()
+    negatives: tuple[np.ndarray, ...] = ()
+    strategy: str = "best_score"
+    limit: int = 10
+    offset: int = 0
+    filter: Filter | None = None
+    score_threshold: float | None = None
+    with_payload: bool = False
+    with_vectors: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.vector is None) == (not self.positives):
+            raise ValueError("give either vector or positives")
+        if self.strategy not in {"best_score", "sum_scores"}:
+            raise ValueError(f"unknown recommend strategy {self.strategy!r}")
 
 
 class VectorStore(Protocol):
@@ -67,6 +96,10 @@ class VectorStore(Protocol):
         filter: Filter | None = None,
     ) -> list[Hit]: ...
 
+    def query(self, collection: str, query: VectorQuery) -> list[Hit]: ...
+
+    def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[Hit]]: ...
+
     def retrieve_vectors(self, collection: str, ids: Sequence[UUID]) -> dict[UUID, np.ndarray]: ...
 
     def count(self, collection: str, filter: Filter | None = None) -> int: ...
@@ -80,3 +113,23 @@ class VectorStore(Protocol):
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class QueryShortcuts:
+    """`search` in terms of `query`, shared by the adapters."""
+
+    def query(self, collection: str, query: VectorQuery) -> list[Hit]:
+        raise NotImplementedError
+
+    def search(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        *,
+        limit: int,
+        offset: int = 0,
+        filter: Filter | None = None,
+    ) -> list[Hit]:
+        return self.query(
+            collection, VectorQuery(vector=vector, limit=limit, offset=offset, filter=filter)
+        )

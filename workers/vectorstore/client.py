@@ -10,7 +10,14 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from workers.vectorstore import filters as f
-from workers.vectorstore.base import PAYLOAD_INDEXES, Hit, VectorPoint, VectorStoreUnavailable
+from workers.vectorstore.base import (
+    PAYLOAD_INDEXES,
+    Hit,
+    QueryShortcuts,
+    VectorPoint,
+    VectorQuery,
+    VectorStoreUnavailable,
+)
 
 SCHEMAS: dict[str, Any] = {
     # The owner is the tenant: Qdrant co-locates each tenant's points.
@@ -21,7 +28,7 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-class QdrantClientStore:
+class QdrantClientStore(QueryShortcuts):
     """One Qdrant collection per model.
 
     Give `url` (+ `api_key`) for a server, or `path` for qdrant-client's local mode.
@@ -88,28 +95,44 @@ class QdrantClientStore:
                 wait=True,
             )
 
-    def search(
-        self,
-        collection: str,
-        vector: np.ndarray,
-        *,
-        limit: int,
-        offset: int = 0,
-        filter: f.Filter | None = None,
-    ) -> list[Hit]:
-        if not self._exists(collection):
-            return []
+    def query(self, collection: str, query: VectorQuery) -> list[Hit]:
+        return self.query_batch(collection, [query])[0]
+
+    def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[Hit]]:
+        if not queries or not self._exists(collection):
+            return [[] for _ in queries]
+        requests = [self._request(q) for q in queries]
         with _unavailable():
-            response = self.client.query_points(
-                collection,
-                query=vector.tolist(),
-                query_filter=to_client_filter(filter) if filter else None,
-                limit=limit,
-                offset=offset,
-                search_params=self._search_params,
-                with_payload=False,
+            responses = self.client.query_batch_points(collection, requests=requests)
+        return [[_hit(p) for p in response.points] for response in responses]
+
+    def _request(self, query: VectorQuery) -> models.QueryRequest:
+        scoring: Any
+        if query.vector is not None:
+            scoring = query.vector.tolist()
+        else:
+            strategy = (
+                models.RecommendStrategy.SUM_SCORES
+                if query.strategy == "sum_scores"
+                else models.RecommendStrategy.BEST_SCORE
             )
-        return [Hit(id=UUID(str(p.id)), score=float(p.score)) for p in response.points]
+            scoring = models.RecommendQuery(
+                recommend=models.RecommendInput(
+                    positive=[v.tolist() for v in query.positives],
+                    negative=[v.tolist() for v in query.negatives],
+                    strategy=strategy,
+                )
+            )
+        return models.QueryRequest(
+            query=scoring,
+            filter=to_client_filter(query.filter) if query.filter else None,
+            limit=query.limit,
+            offset=query.offset,
+            score_threshold=query.score_threshold,
+            params=self._search_params,
+            with_payload=query.with_payload,
+            with_vector=query.with_vectors,
+        )
 
     def retrieve_vectors(self, collection: str, ids: Sequence[UUID]) -> dict[UUID, np.ndarray]:
         if not ids or not self._exists(collection):
@@ -179,9 +202,11 @@ def to_client_filter(flt: f.Filter) -> models.Filter:
     )
 
 
-def _condition(cond: f.Match | f.MatchAny | f.Range | f.DateRange | f.Filter) -> Any:
+def _condition(cond: f.Condition) -> Any:
     if isinstance(cond, f.Filter):
         return to_client_filter(cond)
+    if isinstance(cond, f.HasId):
+        return models.HasIdCondition(has_id=[str(i) for i in cond.ids])
     if isinstance(cond, f.Match):
         return models.FieldCondition(key=cond.key, match=models.MatchValue(value=cond.value))
     if isinstance(cond, f.MatchAny):
@@ -193,4 +218,14 @@ def _condition(cond: f.Match | f.MatchAny | f.Range | f.DateRange | f.Filter) ->
     return models.FieldCondition(
         key=cond.key,
         range=models.DatetimeRange(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt),
+    )
+
+
+def _hit(point: Any) -> Hit:
+    vector = point.vector if isinstance(point.vector, list) else None
+    return Hit(
+        id=UUID(str(point.id)),
+        score=float(point.score),
+        payload=point.payload,
+        vector=np.asarray(vector, dtype=np.float32) if vector is not None else None,
     )

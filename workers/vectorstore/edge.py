@@ -21,7 +21,14 @@ import numpy as np
 import qdrant_edge as qe
 
 from workers.vectorstore import filters as f
-from workers.vectorstore.base import PAYLOAD_INDEXES, Hit, VectorPoint, VectorStoreUnavailable
+from workers.vectorstore.base import (
+    PAYLOAD_INDEXES,
+    Hit,
+    QueryShortcuts,
+    VectorPoint,
+    VectorQuery,
+    VectorStoreUnavailable,
+)
 
 SCHEMA_TYPES = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -30,7 +37,7 @@ SCHEMA_TYPES = {
 }
 
 
-class EdgeStore:
+class EdgeStore(QueryShortcuts):
     """Shards under `path/<collection>/`. Thread-safe; exact search unless told otherwise."""
 
     def __init__(
@@ -113,32 +120,47 @@ class EdgeStore:
         if shard is None:  # pragma: no cover  (a dim always creates the shard)
             raise VectorStoreUnavailable(f"Cannot create collection {collection}")
         op = qe.UpdateOperation.upsert_points(
-            [qe.Point(p.id, [float(x) for x in p.vector], p.payload) for p in points]
+            [qe.Point(p.id, _floats(p.vector), p.payload) for p in points]
         )
         self._call(shard.update, op)
 
-    def search(
-        self,
-        collection: str,
-        vector: np.ndarray,
-        *,
-        limit: int,
-        offset: int = 0,
-        filter: f.Filter | None = None,
-    ) -> list[Hit]:
+    def query(self, collection: str, query: VectorQuery) -> list[Hit]:
+        return self.query_batch(collection, [query])[0]
+
+    def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[Hit]]:
         shard = self._shard(collection)
-        if shard is None:
-            return []
-        request = qe.QueryRequest(
-            limit=limit,
-            offset=offset,
-            query=qe.Query.Nearest([float(x) for x in vector]),
-            filter=to_edge_filter(filter) if filter else None,
+        if shard is None or not queries:
+            return [[] for _ in queries]
+        requests = [self._request(q) for q in queries]
+        if len(requests) == 1:
+            results = [self._call(shard.query, requests[0])]
+        else:
+            results = self._call(shard.query_batch, qe.QueryBatchRequest(requests))
+        return [[_hit(p) for p in points] for points in results]
+
+    def _request(self, query: VectorQuery) -> qe.QueryRequest:
+        scoring: Any
+        if query.vector is not None:
+            scoring = qe.Query.Nearest(_floats(query.vector))
+        else:
+            recommend = qe.RecommendQuery(
+                [_floats(v) for v in query.positives], [_floats(v) for v in query.negatives]
+            )
+            scoring = (
+                qe.Query.RecommendSumScores(recommend)
+                if query.strategy == "sum_scores"
+                else qe.Query.RecommendBestScore(recommend)
+            )
+        return qe.QueryRequest(
+            limit=query.limit,
+            offset=query.offset,
+            query=scoring,
+            filter=to_edge_filter(query.filter) if query.filter else None,
+            score_threshold=query.score_threshold,
             params=qe.SearchParams(exact=self.exact),
-            with_payload=False,
+            with_payload=query.with_payload,
+            with_vector=query.with_vectors,
         )
-        points = self._call(shard.query, request)
-        return [Hit(id=_uuid(p.id), score=float(p.score)) for p in points]
 
     def retrieve_vectors(self, collection: str, ids: Sequence[UUID]) -> dict[UUID, np.ndarray]:
         shard = self._shard(collection)
@@ -207,9 +229,11 @@ def to_edge_filter(flt: f.Filter) -> qe.Filter:
     )
 
 
-def _condition(cond: f.Match | f.MatchAny | f.Range | f.DateRange | f.Filter) -> Any:
+def _condition(cond: f.Condition) -> Any:
     if isinstance(cond, f.Filter):
         return to_edge_filter(cond)
+    if isinstance(cond, f.HasId):
+        return qe.HasIdCondition(set(cond.ids))
     if isinstance(cond, f.Match):
         return qe.FieldCondition(cond.key, match=qe.MatchValue(cond.value))
     if isinstance(cond, f.MatchAny):
@@ -232,3 +256,17 @@ def _dt(value: Any) -> str | None:
 
 def _uuid(value: Any) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _floats(vector: np.ndarray) -> list[float]:
+    return [float(x) for x in vector]
+
+
+def _hit(point: Any) -> Hit:
+    vector = getattr(point, "vector", None)
+    return Hit(
+        id=_uuid(point.id),
+        score=float(point.score),
+        payload=point.payload,
+        vector=np.asarray(vector, dtype=np.float32) if isinstance(vector, list) else None,
+    )

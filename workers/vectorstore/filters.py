@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,15 @@ class DateRange:
 
 
 @dataclass(frozen=True)
+class HasId:
+    ids: tuple[UUID, ...]
+
+
+@dataclass(frozen=True)
 class Filter:
-    must: tuple[Match | MatchAny | Range | DateRange | Filter, ...] = field(default=())
-    should: tuple[Match | MatchAny | Range | DateRange | Filter, ...] = field(default=())
-    must_not: tuple[Match | MatchAny | Range | DateRange | Filter, ...] = field(default=())
+    must: tuple[Condition, ...] = field(default=())
+    should: tuple[Condition, ...] = field(default=())
+    must_not: tuple[Condition, ...] = field(default=())
 
     def __bool__(self) -> bool:
         return bool(self.must or self.should or self.must_not)
@@ -57,3 +63,6 @@ def rfc3339(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("filter datetimes must be timezone-aware")
     return value.isoformat()
+
+
+Condition = Match | MatchAny | Range | DateRange | HasId | Filter
