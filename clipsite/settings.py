@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "clipsite",
     "gallery",
     "search",
@@ -134,6 +135,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "clipsite.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": RENDERERS,
+    # Counters live in the default cache: Redis in production, so every
+    # process shares one budget per user.
+    "DEFAULT_THROTTLE_RATES": {
+        "search": env.get("THROTTLE_SEARCH") or "300/min",
+        "upload": env.get("THROTTLE_UPLOAD") or "120/min",
+        "auth": env.get("THROTTLE_AUTH") or "30/min",
+        "login_ip": env.get("THROTTLE_LOGIN_IP") or "30/min",
+        "login_username": env.get("THROTTLE_LOGIN_USERNAME") or "10/min",
+    },
 }
 
 SIMPLE_JWT = {
@@ -142,6 +152,11 @@ SIMPLE_JWT = {
     ),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=config.env_int(env, "JWT_REFRESH_DAYS", 7, minimum=1)),
     "SIGNING_KEY": SECRET_KEY,
+    # Each refresh returns a new refresh token and blacklists the old one, so
+    # a stolen refresh token stops working once its owner refreshes.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
 }
 
 # Celery. Without a broker, tasks run eagerly in the calling process (after the

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from clipsite import health
+from clipsite.auth import LoginApi, LogoutApi, RefreshApi
 
 api_patterns: list[URLPattern | URLResolver] = [
-    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/token/", LoginApi.as_view(), name="token-obtain"),
+    path("auth/token/refresh/", RefreshApi.as_view(), name="token-refresh"),
+    path("auth/logout/", LogoutApi.as_view(), name="logout"),
     path("", include("gallery.api.urls")),
     path("", include("search.api.urls")),
 ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from gallery.models import Image
+from gallery.models import Image, TagLabel
 
 
 @admin.register(Image)
@@ -32,3 +32,10 @@ class ImageAdmin(admin.ModelAdmin[Image]):
         "indexed_at",
         "error",
     ]
+
+
+@admin.register(TagLabel)
+class TagLabelAdmin(admin.ModelAdmin[TagLabel]):
+    list_display = ["name", "active"]
+    list_editable = ["active"]
+    search_fields = ["name"]

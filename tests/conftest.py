@@ -33,6 +33,19 @@ def isolated_storage(settings: LazySettings, tmp_path: Path) -> Iterator[Path]:
     reset_store()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Rate-limit counters and cached query vectors must not leak between tests."""
+    from django.core.cache import cache
+
+    from search import querycache
+
+    cache.clear()
+    querycache.clear_local()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def alice(db: None) -> AbstractBaseUser:
     return make_user("alice")

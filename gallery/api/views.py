@@ -17,6 +17,7 @@ from clipsite.errors import ApplicationError
 from gallery.api.serializers import ImageSerializer, ImageUpdateSerializer, ImageUploadSerializer
 from gallery.models import Image
 from gallery.services import image_create, image_delete, image_reindex, image_set_visibility
+from search.throttling import UserScopedThrottle
 
 
 class ImageViewSet(
@@ -24,6 +25,12 @@ class ImageViewSet(
 ):
     serializer_class = ImageSerializer
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    throttle_classes = [UserScopedThrottle]
+
+    @property
+    def throttle_scope(self) -> str | None:
+        # Uploads and searches by example cost encoder time; reads do not.
+        return {"create": "upload", "reindex": "upload", "similar": "search"}.get(self.action or "")
 
     def get_queryset(self) -> Any:
         images = Image.objects.select_related(None)

@@ -21,11 +21,14 @@ from search.api.serializers import (
 from search.classify import classify
 from search.duplicates import duplicate_groups
 from search.services import SearchPage, SearchResult, search, search_batch
+from search.throttling import UserScopedThrottle
 from workers.indexes import search_encoder
 
 
 class SearchApi(APIView):
     parser_classes = [JSONParser]
+    throttle_classes = [UserScopedThrottle]
+    throttle_scope = "search"
 
     def post(self, request: Request) -> Response:
         form = SearchSerializer(data=request.data)
@@ -37,6 +40,8 @@ class ImageSearchApi(APIView):
     """Search by an uploaded picture, optionally mixed with text; the picture is not stored."""
 
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UserScopedThrottle]
+    throttle_scope = "search"
 
     def post(self, request: Request) -> Response:
         form = ImageSearchSerializer(data=request.data)
@@ -49,6 +54,12 @@ class ImageSearchApi(APIView):
 
 class BatchSearchApi(APIView):
     parser_classes = [JSONParser]
+    throttle_classes = [UserScopedThrottle]
+    throttle_scope = "search"
+
+    def throttle_weight(self, request: Request) -> int:
+        searches = request.data.get("searches") if isinstance(request.data, dict) else None
+        return len(searches) if isinstance(searches, list) else 1
 
     def post(self, request: Request) -> Response:
         form = BatchSearchSerializer(data=request.data)
@@ -67,6 +78,8 @@ class BatchSearchApi(APIView):
 
 class ClassifyApi(APIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    throttle_classes = [UserScopedThrottle]
+    throttle_scope = "search"
 
     def post(self, request: Request) -> Response:
         form = ClassifySerializer(data=request.data)
@@ -82,6 +95,9 @@ class ClassifyApi(APIView):
 
 
 class DuplicateGroupsApi(APIView):
+    throttle_classes = [UserScopedThrottle]
+    throttle_scope = "search"
+
     def get(self, request: Request) -> Response:
         groups = duplicate_groups(user=request.user)
         return Response(
