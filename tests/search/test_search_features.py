@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import numpy as np
 import pytest
 from django.core.management import call_command
-from PIL import Image as PILImage
 
 from gallery.models import Image
 from search import querycache
@@ -57,7 +55,11 @@ def test_paging_by_cursor_has_no_repeats_and_no_gaps(alice_api: Any, upload: Any
         cursor = body["next"]
         if cursor is None:
             break
-    by_offset = [i for off in range(0, 12, 5) for i in _ids(_search(alice_api, query="shape", limit=5, offset=off))]
+    by_offset = [
+        i
+        for off in range(0, 12, 5)
+        for i in _ids(_search(alice_api, query="shape", limit=5, offset=off))
+    ]
 
     assert seen == everything
     assert by_offset == everything
@@ -67,7 +69,9 @@ def test_cursor_of_another_query_is_refused(alice_api: Any, upload: Any) -> None
     _library(alice_api, upload)
     cursor = _search(alice_api, query="shape", limit=2)["next"]
 
-    response = alice_api.post("/api/search/", {"query": "other", "limit": 2, "cursor": cursor}, format="json")
+    response = alice_api.post(
+        "/api/search/", {"query": "other", "limit": 2, "cursor": cursor}, format="json"
+    )
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_cursor"
@@ -86,7 +90,9 @@ def test_min_score_drops_weaker_results(alice_api: Any, upload: Any) -> None:
 def test_similar_excludes_the_image_and_finds_its_copy_first(alice_api: Any, upload: Any) -> None:
     ids = _library(alice_api, upload)
     original = ids[("square", 2)]
-    copy_id = upload(alice_api, image_bytes(picture(COLOURS[2], shape="square"), "JPEG", quality=90), "copy.jpg").json()["id"]
+    copy_id = upload(
+        alice_api, image_bytes(picture(COLOURS[2], shape="square"), "JPEG", quality=90), "copy.jpg"
+    ).json()["id"]
 
     body = alice_api.get(f"/api/images/{original}/similar/?top_k=5").json()
 
@@ -102,8 +108,12 @@ def test_text_weight_extremes_are_pure_text_and_pure_image(alice_api: Any, uploa
 
     text_only = _ids(_search(alice_api, query="a blue square", limit=12))
     image_only = _ids(_search(alice_api, image_id=example, limit=12))
-    all_text = _ids(_search(alice_api, query="a blue square", image_id=example, text_weight=1.0, limit=12))
-    all_image = _ids(_search(alice_api, query="a blue square", image_id=example, text_weight=0.0, limit=12))
+    all_text = _ids(
+        _search(alice_api, query="a blue square", image_id=example, text_weight=1.0, limit=12)
+    )
+    all_image = _ids(
+        _search(alice_api, query="a blue square", image_id=example, text_weight=0.0, limit=12)
+    )
 
     assert all_text == text_only
     assert all_image == image_only
@@ -112,13 +122,21 @@ def test_text_weight_extremes_are_pure_text_and_pure_image(alice_api: Any, uploa
 def test_composed_query_weights_its_terms(alice_api: Any, upload: Any) -> None:
     _library(alice_api, upload)
 
-    first = _ids(_search(alice_api, query=[{"text": "red", "weight": 1}, {"text": "square", "weight": 0.001}], limit=12))
+    first = _ids(
+        _search(
+            alice_api,
+            query=[{"text": "red", "weight": 1}, {"text": "square", "weight": 0.001}],
+            limit=12,
+        )
+    )
     only_red = _ids(_search(alice_api, query="red", limit=12))
 
     assert first == only_red
 
 
-def test_negative_terms_change_the_ranking_by_each_strategy(alice_api: Any, upload: Any, settings: Any) -> None:
+def test_negative_terms_change_the_ranking_by_each_strategy(
+    alice_api: Any, upload: Any, settings: Any
+) -> None:
     _library(alice_api, upload)
     plain = _search(alice_api, query="circle", limit=12)
 
@@ -132,11 +150,15 @@ def test_negative_terms_change_the_ranking_by_each_strategy(alice_api: Any, uplo
             assert result["score"] == pytest.approx(plain_scores[result["image"]["id"]], abs=1e-4)
 
 
-def test_negative_image_ids_are_checked_for_access(alice_api: Any, bob_api: Any, upload: Any) -> None:
+def test_negative_image_ids_are_checked_for_access(
+    alice_api: Any, bob_api: Any, upload: Any
+) -> None:
     secret = upload(alice_api, image_bytes(picture())).json()["id"]
     upload(bob_api, image_bytes(picture((0, 0, 0))))
 
-    response = bob_api.post("/api/search/", {"query": "x", "negative_image_ids": [secret]}, format="json")
+    response = bob_api.post(
+        "/api/search/", {"query": "x", "negative_image_ids": [secret]}, format="json"
+    )
     by_example = bob_api.post("/api/search/", {"image_id": secret}, format="json")
 
     assert response.status_code == 400
@@ -155,23 +177,37 @@ def test_image_search_mixes_in_text_and_negatives(alice_api: Any, upload: Any) -
         return _ids(response.json())
 
     assert post()[0] == ids[("circle", 0)]
-    assert post(query="a green square", text_weight=1.0) == _ids(_search(alice_api, query="a green square", limit=12))
+    assert post(query="a green square", text_weight=1.0) == _ids(
+        _search(alice_api, query="a green square", limit=12)
+    )
     assert post(negative='["red"]') != post()
 
 
 def test_filters_by_visibility_tags_and_should(alice_api: Any, bob_api: Any, upload: Any) -> None:
     mine_private = upload(alice_api, image_bytes(picture())).json()["id"]
-    mine_public = upload(alice_api, image_bytes(picture((0, 0, 250))), visibility="public").json()["id"]
-    bobs_public = upload(bob_api, image_bytes(picture((0, 250, 0))), visibility="public").json()["id"]
+    mine_public = upload(alice_api, image_bytes(picture((0, 0, 250))), visibility="public").json()[
+        "id"
+    ]
+    bobs_public = upload(bob_api, image_bytes(picture((0, 250, 0))), visibility="public").json()[
+        "id"
+    ]
 
     def ids(filters: Any) -> set[str]:
         return set(_ids(_search(alice_api, query="x", limit=50, filters=filters)))
 
     assert ids({"must": [{"key": "visibility", "match": {"value": "private"}}]}) == {mine_private}
-    assert ids({"must": [{"key": "visibility", "match": {"value": "public"}}]}) == {mine_public, bobs_public}
-    assert ids({"should": [{"key": "format", "match": {"value": "GIF"}}, {"key": "width", "range": {"gte": 96}}]}) == {
-        mine_private, mine_public, bobs_public
+    assert ids({"must": [{"key": "visibility", "match": {"value": "public"}}]}) == {
+        mine_public,
+        bobs_public,
     }
+    assert ids(
+        {
+            "should": [
+                {"key": "format", "match": {"value": "GIF"}},
+                {"key": "width", "range": {"gte": 96}},
+            ]
+        }
+    ) == {mine_private, mine_public, bobs_public}
 
 
 def test_auto_tags_come_from_settings_and_admin_labels_and_are_filterable(
@@ -189,11 +225,15 @@ def test_auto_tags_come_from_settings_and_admin_labels_and_are_filterable(
 
     assert len(tags) == settings.AUTO_TAG_MAX
     assert set(tags) <= {"red", "green", "blue", "circle"}
-    found = _search(alice_api, query="x", filters={"must": [{"key": "tags", "match": {"any": tags[:1]}}]})
+    found = _search(
+        alice_api, query="x", filters={"must": [{"key": "tags", "match": {"any": tags[:1]}}]}
+    )
     assert _ids(found) == [image_id]
 
 
-def test_facets_count_formats_and_tags_of_the_result_set(alice_api: Any, upload: Any, settings: Any) -> None:
+def test_facets_count_formats_and_tags_of_the_result_set(
+    alice_api: Any, upload: Any, settings: Any
+) -> None:
     settings.AUTO_TAG_LABELS = ["red", "green"]
     settings.AUTO_TAG_MIN_PROBABILITY = 0.0
     settings.AUTO_TAG_MAX = 1
@@ -212,10 +252,15 @@ def test_classify_returns_probabilities_high_to_low(alice_api: Any, upload: Any)
     image_id = upload(alice_api, image_bytes(picture())).json()["id"]
     labels = ["red", "green", "blue", "circle"]
 
-    by_id = alice_api.post("/api/classify/", {"labels": labels, "image_id": image_id}, format="json").json()
+    by_id = alice_api.post(
+        "/api/classify/", {"labels": labels, "image_id": image_id}, format="json"
+    ).json()
     by_file = alice_api.post(
         "/api/classify/",
-        {"labels": '["red", "green", "blue", "circle"]', "file": upload_file(image_bytes(picture()))},
+        {
+            "labels": '["red", "green", "blue", "circle"]',
+            "file": upload_file(image_bytes(picture())),
+        },
         format="multipart",
     ).json()
 
@@ -229,8 +274,11 @@ def test_classify_returns_probabilities_high_to_low(alice_api: Any, upload: Any)
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [({"labels": ["one"]}, "invalid_labels"), ({"labels": ["a", "b"]}, "invalid_image"),
-     ({"labels": [str(i) for i in range(101)]}, "invalid_labels")],
+    [
+        ({"labels": ["one"]}, "invalid_labels"),
+        ({"labels": ["a", "b"]}, "invalid_image"),
+        ({"labels": [str(i) for i in range(101)]}, "invalid_labels"),
+    ],
 )
 def test_classify_validates_its_input(alice_api: Any, body: Any, code: str) -> None:
     response = alice_api.post("/api/classify/", body, format="json")
@@ -240,7 +288,9 @@ def test_classify_validates_its_input(alice_api: Any, body: Any, code: str) -> N
 
 def test_near_duplicates_find_a_re_encoded_copy(alice_api: Any, bob_api: Any, upload: Any) -> None:
     _library(alice_api, upload)
-    original = upload(alice_api, image_bytes(picture((120, 40, 160), (300, 200))), "orig.png").json()["id"]
+    original = upload(
+        alice_api, image_bytes(picture((120, 40, 160), (300, 200))), "orig.png"
+    ).json()["id"]
     smaller = picture((120, 40, 160), (300, 200)).resize((240, 160))
     copy_id = upload(alice_api, image_bytes(smaller, "JPEG", quality=85), "copy.jpg").json()["id"]
     upload(bob_api, image_bytes(picture((120, 40, 160), (300, 200)), "WEBP"), visibility="public")
@@ -253,9 +303,15 @@ def test_near_duplicates_find_a_re_encoded_copy(alice_api: Any, bob_api: Any, up
     assert {original, copy_id} in [{r["image"]["id"] for r in g} for g in groups["groups"]]
 
 
-def test_batch_search_answers_like_single_searches_with_one_text_batch(alice_api: Any, upload: Any) -> None:
+def test_batch_search_answers_like_single_searches_with_one_text_batch(
+    alice_api: Any, upload: Any
+) -> None:
     ids = _library(alice_api, upload)
-    searches = [{"query": "red"}, {"query": "a blue square", "limit": 3}, {"image_id": ids[("circle", 1)]}]
+    searches = [
+        {"query": "red"},
+        {"query": "a blue square", "limit": 3},
+        {"image_id": ids[("circle", 1)]},
+    ]
     singles = [_ids(_search(alice_api, **s)) for s in searches]
     querycache.clear_local()
     from django.core.cache import cache
@@ -271,10 +327,14 @@ def test_batch_search_answers_like_single_searches_with_one_text_batch(alice_api
 
 
 def test_batch_search_validates_each_search(alice_api: Any) -> None:
-    response = alice_api.post("/api/search/batch/", {"searches": [{"query": "x"}, {"top_k": 0}]}, format="json")
+    response = alice_api.post(
+        "/api/search/batch/", {"searches": [{"query": "x"}, {"top_k": 0}]}, format="json"
+    )
     assert response.status_code == 400
     assert "Search 1" in response.json()["error"]["message"]
-    too_many = alice_api.post("/api/search/batch/", {"searches": [{"query": "x"}] * 33}, format="json")
+    too_many = alice_api.post(
+        "/api/search/batch/", {"searches": [{"query": "x"}] * 33}, format="json"
+    )
     assert too_many.status_code == 400
 
 
@@ -294,23 +354,40 @@ def test_identical_text_queries_reuse_the_cached_embedding(alice_api: Any, uploa
 def _second_model(tmp_path: Path) -> Path:
     """A different tiny CLIP (another dimension), saved like any downloaded checkpoint."""
     import torch
-    from transformers import CLIPConfig, CLIPModel
-
     from django.conf import settings as django_settings
+    from transformers import CLIPConfig, CLIPModel
 
     torch.manual_seed(1)
     config = CLIPConfig(
-        text_config={"vocab_size": 49408, "hidden_size": 24, "intermediate_size": 48,
-                     "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 77},
-        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 24, "intermediate_size": 48,
-                       "num_hidden_layers": 1, "num_attention_heads": 2},
+        text_config={
+            "vocab_size": 49408,
+            "hidden_size": 24,
+            "intermediate_size": 48,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 77,
+        },
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 24,
+            "intermediate_size": 48,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+        },
         projection_dim=24,
     )
     target = tmp_path / "clip-second"
     CLIPModel(config).save_pretrained(target)
     source = Path(django_settings.CLIP_MODEL)
     tiny = source.parent / "clip-tiny-random"
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "preprocessor_config.json"):
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "merges.txt",
+        "preprocessor_config.json",
+    ):
         shutil.copy(tiny / name, target / name)
     return target
 
@@ -320,7 +397,9 @@ def test_model_change_keeps_search_on_the_old_index_until_reindex_completes(
     alice_api: Any, settings: Any, tmp_path: Path
 ) -> None:
     def post(data: bytes) -> str:
-        return alice_api.post("/api/images/", {"file": upload_file(data)}, format="multipart").json()["id"]
+        return alice_api.post(
+            "/api/images/", {"file": upload_file(data)}, format="multipart"
+        ).json()["id"]
 
     first = post(image_bytes(picture((200, 0, 0))))
     old = get_encoder()
