@@ -191,8 +191,11 @@ VECTOR_STORE = config.vector_store_config(env, DATA_DIR)
 UPLOAD_MAX_BYTES = config.env_int(env, "UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 UPLOAD_MAX_PIXELS = config.env_int(env, "UPLOAD_MAX_PIXELS", 100_000_000, minimum=1)
 UPLOAD_ALLOWED_FORMATS = config.env_list(
-    env, "UPLOAD_ALLOWED_FORMATS", ["JPEG", "PNG", "WEBP", "GIF"]
+    env, "UPLOAD_ALLOWED_FORMATS", ["JPEG", "PNG", "WEBP", "GIF", "HEIF"]
 )
+UPLOAD_MAX_SIDE = config.env_int(env, "UPLOAD_MAX_SIDE", 30_000, minimum=1)
+UPLOAD_MAX_ASPECT = config.env_int(env, "UPLOAD_MAX_ASPECT", 50, minimum=1)
+UPLOAD_MAX_METADATA_BYTES = config.env_int(env, "UPLOAD_MAX_METADATA_BYTES", 256 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 THUMBNAIL_SIZE = config.env_int(env, "THUMBNAIL_SIZE", 384, minimum=32)
 
@@ -222,3 +225,10 @@ SEARCH_NEGATIVE_STRATEGY = env.get("SEARCH_NEGATIVE_STRATEGY") or "arithmetic"
 SEARCH_NEGATIVE_WEIGHT = float(env.get("SEARCH_NEGATIVE_WEIGHT") or 0.5)
 SEARCH_FACET_WINDOW = config.env_int(env, "SEARCH_FACET_WINDOW", 500, minimum=1)
 DUPLICATE_THRESHOLD = float(env.get("DUPLICATE_THRESHOLD") or 0.95)
+
+# Web pages (gallery/views.py). Accounts are made by an admin unless sign-up
+# is switched on: an open sign-up form lets anyone fill the disk and the index.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "gallery:home"
+LOGOUT_REDIRECT_URL = "login"
+SIGNUP_ENABLED = config.env_bool(env, "SIGNUP_ENABLED", default=False)

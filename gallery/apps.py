@@ -8,8 +8,11 @@ class GalleryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import pillow_heif
         from django.conf import settings
         from PIL import Image
+
+        pillow_heif.register_heif_opener()
 
         # Pillow's own bomb guard then agrees with ours: it warns past the
         # limit (which validation turns into a 400) and refuses twice that.

@@ -20,7 +20,14 @@ EXIF_IFD = 0x8769
 EXIF_DATETIME_ORIGINAL = 0x9003
 EXIF_DATETIME = 0x0132
 
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "HEIF": "heic"}
+
+# Active content that makes an image file a polyglot when it follows the
+# image's own end (or hides in its text chunks): a browser or another parser
+# could read the same bytes as a page, a script, an archive or a document.
+ACTIVE_SIGNATURES = (b"<script", b"<html", b"<?php", b"<svg", b"<!doctype", b"%pdf-")
+ARCHIVE_SIGNATURE = b"pk\x03\x04"
+TEXT_INFO_KEYS = ("comment", "Comment", "Description", "XML:com.adobe.xmp", "parameters")
 
 
 class InvalidImage(ApplicationError):
@@ -91,6 +98,16 @@ def inspect_image(data: bytes) -> InspectedImage:
         raise InvalidImage("corrupt_image", "The image has no pixels.")
     if width * height > settings.UPLOAD_MAX_PIXELS:
         raise _too_many_pixels()
+    if max(width, height) > settings.UPLOAD_MAX_SIDE or (
+        max(width, height) > settings.UPLOAD_MAX_ASPECT * min(width, height)
+    ):
+        raise InvalidImage(
+            "bad_dimensions",
+            f"An image of {width}x{height} pixels is not a photo we can index "
+            f"(at most {settings.UPLOAD_MAX_SIDE} px a side, {settings.UPLOAD_MAX_ASPECT}:1).",
+        )
+    _refuse_oversized_metadata(probe)
+    _refuse_polyglot(data, probe)
 
     image_format = probe.format
     try:
@@ -135,6 +152,74 @@ def _taken_at(image: PILImage.Image) -> datetime | None:
         return None
     # EXIF times carry no zone; UTC is the least surprising reading.
     return parsed.replace(tzinfo=timezone.get_current_timezone())
+
+
+def _refuse_oversized_metadata(image: PILImage.Image) -> None:
+    size = sum(len(v) for v in image.info.values() if isinstance(v, bytes | str))
+    if size > settings.UPLOAD_MAX_METADATA_BYTES:
+        raise InvalidImage(
+            "metadata_too_large",
+            f"The image carries {size // 1024} KB of metadata (EXIF, XMP, comments); "
+            f"the limit is {settings.UPLOAD_MAX_METADATA_BYTES // 1024} KB.",
+        )
+
+
+def _refuse_polyglot(data: bytes, image: PILImage.Image) -> None:
+    """Refuse files that are also something else: active content after the image or in its text."""
+    end = _image_end(data, image.format or "")
+    tail = data[end:].lower()
+    # A 4-byte archive signature is searched only after a known end, where
+    # nothing else should be.
+    signatures = ACTIVE_SIGNATURES + ((ARCHIVE_SIGNATURE,) if end else ())
+    texts = b" ".join(
+        (v if isinstance(v, bytes) else str(v).encode("utf-8", "replace")).lower()
+        for key, v in image.info.items()
+        if key in TEXT_INFO_KEYS
+    )
+    if any(signature in tail or signature in texts for signature in signatures):
+        raise InvalidImage(
+            "polyglot_file",
+            "The file holds other content (a page, script, archive or document) besides the image.",
+        )
+
+
+def _image_end(data: bytes, image_format: str) -> int:
+    """Where the image's own bytes end, found by walking its structure.
+
+    Unknown for GIF and HEIF: then the whole file is searched, which the
+    signatures (5 bytes or more) make safe for binary data.
+    """
+    if image_format == "PNG":
+        return _png_end(data)
+    if image_format == "JPEG":
+        return _jpeg_end(data)
+    if image_format == "WEBP" and len(data) >= 8:
+        return min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+    return 0
+
+
+def _png_end(data: bytes) -> int:
+    position = 8  # after the signature: chunks of length, type, data, CRC
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        position += 12 + length
+        if kind == b"IEND":
+            return min(position, len(data))
+    return 0
+
+
+def _jpeg_end(data: bytes) -> int:
+    position = 2  # after SOI: marker segments up to the first scan (SOS)
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xDA:
+            # Entropy-coded data stuffs every 0xFF, so the first FF D9 after
+            # the scan header is the end of image.
+            end = data.find(b"\xff\xd9", position)
+            return end + 2 if end >= 0 else len(data)
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    return 0
 
 
 def make_thumbnail(image: PILImage.Image, size: int) -> bytes:
