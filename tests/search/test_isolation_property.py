@@ -1,0 +1,140 @@
+"""Property: no query of any kind ever returns another user's private image."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gallery.models import Image
+from tests.factories import api_client, image_bytes, make_user, picture, upload_file
+
+pytestmark = pytest.mark.django_db
+
+PALETTE = [(220, 30, 30), (30, 160, 40), (30, 60, 220), (240, 200, 20), (20, 20, 20), (200, 0, 200)]
+SHAPES = ["circle", "square", "triangle"]
+
+plans = st.lists(
+    st.tuples(st.integers(0, 2), st.sampled_from(["private", "public"]), st.integers(0, 17)),
+    min_size=1,
+    max_size=6,
+    unique_by=lambda p: p[2],
+)
+
+
+def _forbidden_for(viewer: Any) -> set[str]:
+    return {
+        str(pk)
+        for pk in Image.objects.exclude(owner=viewer)
+        .filter(visibility="private")
+        .values_list("pk", flat=True)
+    }
+
+
+def _seen(client: Any, any_ids: list[str]) -> set[str]:
+    """Every image id any read path hands this client."""
+    seen: set[str] = set()
+
+    def collect(response: Any) -> None:
+        if response.status_code != 200:
+            return
+        body = response.json()
+        for result in body.get("results", []):
+            seen.add(result["image"]["id"] if "image" in result else result.get("id"))
+        for group in body.get("groups", []):
+            seen.update(r["image"]["id"] for r in group)
+
+    collect(client.get("/api/images/?page_size=200"))
+    collect(
+        client.post(
+            "/api/search/", {"query": "a shape", "limit": 100, "facets": True}, format="json"
+        )
+    )
+    collect(
+        client.post(
+            "/api/search/",
+            {"query": ["red", "circle"], "negative": ["blue"], "limit": 100},
+            format="json",
+        )
+    )
+    query = upload_file(image_bytes(picture(PALETTE[0])))
+    collect(client.post("/api/search/image/", {"file": query, "limit": 100}, format="multipart"))
+    collect(
+        client.post(
+            "/api/search/batch/", {"searches": [{"query": "x", "limit": 100}]}, format="json"
+        )
+    )
+    collect(client.get("/api/duplicates/"))
+    for image_id in any_ids:
+        detail = client.get(f"/api/images/{image_id}/")
+        if detail.status_code == 200:
+            seen.add(detail.json()["id"])
+        if client.get(f"/api/images/{image_id}/file/").status_code == 200:
+            seen.add(image_id)
+        if client.get(f"/api/images/{image_id}/thumbnail/").status_code == 200:
+            seen.add(image_id)
+        collect(client.get(f"/api/images/{image_id}/similar/?top_k=100"))
+        collect(client.get(f"/api/images/{image_id}/duplicates/"))
+        by_id = client.post("/api/search/", {"image_id": image_id, "limit": 100}, format="json")
+        if by_id.status_code == 200:
+            seen.add(image_id)  # searching by an image reveals it exists
+            collect(by_id)
+        classify = client.post(
+            "/api/classify/", {"labels": ["a", "b"], "image_id": image_id}, format="json"
+        )
+        if classify.status_code == 200:
+            seen.add(image_id)
+    return seen
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(plan=plans, viewer_index=st.integers(0, 2))
+def test_no_query_returns_another_users_private_image(
+    upload: Any, plan: Any, viewer_index: int
+) -> None:
+    users = [make_user(f"u{i}-{uuid.uuid4().hex[:8]}") for i in range(3)]
+    clients = [api_client(u) for u in users]
+    ids = []
+    for owner, visibility, look in plan:
+        data = image_bytes(picture(PALETTE[look % 6], shape=SHAPES[look // 6]))
+        response = upload(clients[owner], data, visibility=visibility)
+        assert response.status_code == 201, response.json()
+        ids.append(response.json()["id"])
+    viewer = users[viewer_index]
+
+    seen = _seen(clients[viewer_index], ids)
+
+    assert not seen & _forbidden_for(viewer)
+    # And the viewer does see what they may: their own images and public ones.
+    allowed = {
+        i
+        for i, (owner, visibility, _) in zip(ids, plan, strict=True)
+        if owner == viewer_index or visibility == "public"
+    }
+    assert allowed <= seen
+
+
+def test_other_users_cannot_change_or_delete(upload: Any) -> None:
+    owner, other = make_user("owner"), make_user("other")
+    image_id = upload(api_client(owner), image_bytes(picture())).json()["id"]
+    public_id = upload(
+        api_client(owner), image_bytes(picture((0, 0, 0))), visibility="public"
+    ).json()["id"]
+    client = api_client(other)
+
+    for target in (image_id, public_id):
+        assert (
+            client.patch(
+                f"/api/images/{target}/", {"visibility": "public"}, format="json"
+            ).status_code
+            == 404
+        )
+        assert client.delete(f"/api/images/{target}/").status_code == 404
+        assert client.post(f"/api/images/{target}/reindex/").status_code == 404
+    assert Image.objects.filter(pk__in=[image_id, public_id]).count() == 2
+    assert Image.objects.get(pk=image_id).visibility == "private"
