@@ -17,6 +17,10 @@ app.conf.beat_schedule = {
         "task": "workers.tasks.requeue_stale_task",
         "schedule": 600.0,
     },
+    "reconcile-rows-files-vectors": {
+        "task": "workers.tasks.reconcile_task",
+        "schedule": 3600.0,
+    },
 }
 
 

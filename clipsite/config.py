@@ -99,6 +99,9 @@ def storages_config(env: Mapping[str, str], media_root: Path) -> dict[str, Any]:
         "file_overwrite": False,
         "signature_version": "s3v4",
     }
+    if env_bool(env, "AWS_S3_ENCRYPTION"):
+        # Server-side encryption of every object the app writes.
+        options["object_parameters"] = {"ServerSideEncryption": "AES256"}
     optional = {
         "endpoint_url": "AWS_S3_ENDPOINT_URL",
         "access_key": "AWS_ACCESS_KEY_ID",

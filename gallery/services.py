@@ -83,13 +83,13 @@ def image_create(
             )
             _enqueue_index(image)
     except IntegrityError:
-        _delete_files(stored)
+        delete_stored_files(stored)
         # Two uploads of the same bytes raced; the unique constraint chose one.
         raise DuplicateImage(
             Image.objects.get(owner_id=owner.pk, sha256=inspected.sha256)
         ) from None
     except BaseException:
-        _delete_files(stored)
+        delete_stored_files(stored)
         raise
     return image
 
@@ -145,7 +145,7 @@ def image_delete(*, image: Image) -> None:
     names = [name for name in (image.file.name, image.thumbnail.name) if name]
     with transaction.atomic():
         image.delete()
-        transaction.on_commit(lambda: _delete_files(names))
+        transaction.on_commit(lambda: delete_stored_files(names))
 
 
 def _enqueue_index(image: Image) -> None:
@@ -157,7 +157,7 @@ def _enqueue_index(image: Image) -> None:
     transaction.on_commit(lambda: index_image_task.delay(image_id), robust=True)
 
 
-def _delete_files(names: list[str]) -> None:
+def delete_stored_files(names: list[str]) -> None:
     for name in names:
         try:
             default_storage.delete(name)

@@ -12,6 +12,7 @@ from django.conf import settings
 from gallery.models import Image
 from workers.encoder import EncoderUnavailable
 from workers.indexing import image_index, stale_pending_images
+from workers.reconcile import reconcile
 from workers.vectorstore import VectorStoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -51,3 +52,10 @@ def requeue_stale_task(minutes: int = 15) -> int:
     for image_id in ids:
         index_image_task.delay(image_id)
     return len(ids)
+
+
+@shared_task
+def reconcile_task() -> dict[str, int]:
+    """Periodic repair of rows, files and vectors (run by beat)."""
+    report = reconcile(check_files=False)
+    return {"requeued": len(report.requeued), "orphans": len(report.orphan_vectors_removed)}

@@ -187,3 +187,43 @@ def test_filtered_query_returns_every_match_after_hnsw_build(tmp_path: Path) -> 
     assert len(hits) == 30
     assert {h.id for h in hits} == {p.id for p in points if p.payload["owner"] == "rare"}
     edge.close()
+
+
+def test_iter_ids_pages_through_every_point(store: VectorStore) -> None:
+    points = [point(unit([1, float(i)])) for i in range(25)]
+    store.upsert(COLLECTION, points)
+
+    assert set(store.iter_ids(COLLECTION, batch=7)) == {p.id for p in points}
+    assert list(store.iter_ids("images-nothing-8")) == []
+
+
+def test_recommend_and_batched_queries(store: VectorStore) -> None:
+    from workers.vectorstore import VectorQuery
+
+    red_circle, blue_circle, red_square = (
+        point(unit([1, 1, 0])),
+        point(unit([1, 0, 1])),
+        point(unit([0, 1, 0.1])),
+    )
+    store.upsert(COLLECTION, [red_circle, blue_circle, red_square])
+    circle, red = unit([1]), unit([0, 1])
+
+    nearest, steered = store.query_batch(
+        COLLECTION,
+        [
+            VectorQuery(vector=circle, limit=3),
+            VectorQuery(
+                positives=(circle,),
+                negatives=(red,),
+                strategy="sum_scores",
+                limit=3,
+                with_vectors=True,
+            ),
+        ],
+    )
+
+    assert nearest[0].id in {red_circle.id, blue_circle.id}
+    assert steered[0].id == blue_circle.id
+    assert steered[0].vector is not None
+    thresholded = store.query(COLLECTION, VectorQuery(vector=circle, limit=3, score_threshold=0.5))
+    assert {h.id for h in thresholded} == {red_circle.id, blue_circle.id}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -109,6 +109,8 @@ class VectorStore(Protocol):
     def delete(self, ids: Sequence[UUID]) -> None: ...
 
     def collections(self) -> list[str]: ...
+
+    def iter_ids(self, collection: str, batch: int = 1000) -> Iterator[UUID]: ...
 
     def ping(self) -> None: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -171,6 +171,19 @@ class QdrantClientStore(QueryShortcuts):
                 self.client.delete(
                     name, points_selector=models.PointIdsList(points=[str(i) for i in ids])
                 )
+
+    def iter_ids(self, collection: str, batch: int = 1000) -> Iterator[UUID]:
+        if not self._exists(collection):
+            return
+        offset = None
+        while True:
+            with _unavailable():
+                records, offset = self.client.scroll(
+                    collection, limit=batch, offset=offset, with_payload=False, with_vectors=False
+                )
+            yield from (UUID(str(r.id)) for r in records)
+            if offset is None:
+                return
 
     def ping(self) -> None:
         self.collections()

@@ -12,7 +12,7 @@ Facts about qdrant-edge-py 0.9 that shape this adapter:
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -191,6 +191,20 @@ class EdgeStore(QueryShortcuts):
             shard = self._shard(name)
             if shard is not None and ids:
                 self._call(shard.update, qe.UpdateOperation.delete_points(list(ids)))
+
+    def iter_ids(self, collection: str, batch: int = 1000) -> Iterator[UUID]:
+        shard = self._shard(collection)
+        if shard is None:
+            return
+        offset = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=batch, with_payload=False, with_vector=False
+            )
+            records, offset = self._call(shard.scroll, request)
+            yield from (_uuid(r.id) for r in records)
+            if offset is None:
+                return
 
     # -- maintenance -------------------------------------------------------
 
