@@ -47,8 +47,9 @@ class UserScopedThrottle(ScopedRateThrottle):
         return super().allow_request(request, view)
 
     def throttle_success(self) -> bool:
-        if len(self.history) + self.weight > self.num_requests:  # type: ignore[operator]
+        limit: int = getattr(self, "num_requests", 0)
+        if len(self.history) + self.weight > limit:
             return self.throttle_failure()
         self.history[:0] = [self.now] * self.weight
-        self.cache.set(self.key, self.history, self.duration)
+        self.cache.set(self.key, self.history, getattr(self, "duration", 60))
         return True
