@@ -150,3 +150,20 @@ def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any
 def is_embedded_vector_store(config: Mapping[str, Any]) -> bool:
     """True when the store lives in this process's files (one opener per directory)."""
     return "path" in config.get("OPTIONS", {})
+
+
+def parse_concepts(raw: str) -> dict[str, float]:
+    """`"concept=0.27;other concept=0.3"` to `{"concept": 0.27, ...}`."""
+    concepts: dict[str, float] = {}
+    for item in raw.split(";"):
+        if not item.strip():
+            continue
+        name, sep, threshold = item.rpartition("=")
+        try:
+            value = float(threshold)
+        except ValueError:
+            value = -2.0
+        if not sep or not name.strip() or not -1.0 <= value <= 1.0:
+            raise ConfigError(f"MODERATION_CONCEPTS: {item!r} is not 'concept=threshold' (-1..1)")
+        concepts[name.strip()] = value
+    return concepts

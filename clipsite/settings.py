@@ -226,6 +226,14 @@ SEARCH_NEGATIVE_WEIGHT = float(env.get("SEARCH_NEGATIVE_WEIGHT") or 0.5)
 SEARCH_FACET_WINDOW = config.env_int(env, "SEARCH_FACET_WINDOW", 500, minimum=1)
 DUPLICATE_THRESHOLD = float(env.get("DUPLICATE_THRESHOLD") or 0.95)
 
+# Moderation: "concept=cosine threshold" pairs separated by ";", e.g.
+# "a violent scene=0.27;a nude person=0.28". Images at or above a threshold
+# are flagged for review; queries this close to a concept (plus the margin)
+# are refused, as are queries with a blocklisted word.
+MODERATION_CONCEPTS = config.parse_concepts(env.get("MODERATION_CONCEPTS", ""))
+MODERATION_QUERY_BLOCKLIST = config.env_list(env, "MODERATION_QUERY_BLOCKLIST", [])
+MODERATION_QUERY_MARGIN = float(env.get("MODERATION_QUERY_MARGIN") or 0.0)
+
 # Web pages (gallery/views.py). Accounts are made by an admin unless sign-up
 # is switched on: an open sign-up form lets anyone fill the disk and the index.
 LOGIN_URL = "login"

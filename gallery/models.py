@@ -15,10 +15,14 @@ from django.utils import timezone
 
 class ImageQuerySet(models.QuerySet["Image"]):
     def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ImageQuerySet:
-        """Images `user` may see: their own, and everyone's public ones."""
+        """Images `user` may see: their own, and everyone's public ones that moderation allows."""
         if not user.is_authenticated:
             return self.none()
-        return self.filter(Q(owner_id=user.pk) | Q(visibility=Image.Visibility.PUBLIC))
+        shared = Q(visibility=Image.Visibility.PUBLIC) & ~Q(moderation__in=Image.HIDDEN_STATES)
+        return self.filter(Q(owner_id=user.pk) | shared)
+
+    def awaiting_review(self) -> ImageQuerySet:
+        return self.filter(moderation=Image.Moderation.FLAGGED)
 
     def owned_by(self, user: AbstractBaseUser | AnonymousUser) -> ImageQuerySet:
         if not user.is_authenticated:
@@ -35,6 +39,15 @@ class Image(models.Model):
         PENDING = "pending", "Pending"
         INDEXED = "indexed", "Indexed"
         FAILED = "failed", "Failed"
+
+    class Moderation(models.TextChoices):
+        NONE = "", "Not flagged"
+        FLAGGED = "flagged", "Flagged, awaiting review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    # Hidden from everyone but the owner (and staff), whatever the visibility.
+    HIDDEN_STATES = (Moderation.FLAGGED, Moderation.REJECTED)
 
     # The public id doubles as the vector store's point id, so re-indexing an
     # image overwrites its vector instead of adding a second one.
@@ -63,6 +76,14 @@ class Image(models.Model):
     model_id = models.CharField(max_length=255, blank=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
+    moderation = models.CharField(
+        max_length=16,
+        choices=Moderation.choices,
+        default=Moderation.NONE,
+        blank=True,
+        db_index=True,
+    )
+    moderation_reason = models.CharField(max_length=255, blank=True)
 
     objects = ImageQuerySet.as_manager()
 
@@ -92,10 +113,17 @@ class Image(models.Model):
             "uploaded_at": _rfc3339(self.uploaded_at),
             "timestamp": _rfc3339(self.timestamp),
             "tags": list(self.tags),
+            # An integer, not a boolean: the embedded engine never matches booleans.
+            "hidden": int(self.is_hidden),
         }
         if self.taken_at:
             payload["taken_at"] = _rfc3339(self.taken_at)
         return payload
+
+    @property
+    def is_hidden(self) -> bool:
+        """Hidden from other users by moderation, whatever its visibility."""
+        return self.moderation in Image.HIDDEN_STATES
 
     def mark_indexed(self, *, model_id: str) -> None:
         self.status = Image.Status.INDEXED
@@ -130,3 +158,30 @@ class TagLabel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ModerationDecision(models.Model):
+    """Who decided what about an image, when and why: the system's flag and staff reviews."""
+
+    class Decision(models.TextChoices):
+        FLAGGED = "flagged", "Flagged"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="decisions")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text="Empty when the system flagged the image.",
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-decided_at"]
+
+    def __str__(self) -> str:
+        return f"{self.decision} {self.image_id}"

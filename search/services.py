@@ -25,6 +25,7 @@ from django.core import signing
 from clipsite.errors import ApplicationError
 from gallery.models import Image
 from search.filters import parse_filter
+from search.moderation import query_check
 from search.querycache import text_vectors
 from workers.encoder import ClipEncoder
 from workers.indexes import search_encoder
@@ -103,7 +104,10 @@ def access_filter(user: User) -> Filter:
     """What `user` may see: their own images and public ones. Applied inside every vector query."""
     if not user.is_authenticated:
         raise ApplicationError("not_authenticated", "Sign in to search.", status=401)
-    return Filter(should=(Match("owner", str(user.pk)), Match("visibility", "public")))
+    # must_not rather than hidden == 0, so points written before moderation
+    # existed (no "hidden" key) still count as shown.
+    shared = Filter(must=(Match("visibility", "public"),), must_not=(Match("hidden", 1),))
+    return Filter(should=(Match("owner", str(user.pk)), shared))
 
 
 def search(*, user: User, request: SearchRequest) -> SearchPage:
@@ -116,10 +120,11 @@ def search_batch(*, user: User, requests: Sequence[SearchRequest]) -> list[Searc
     queries go to the store in one batched call."""
     encoder = search_encoder()
     requests = [_with_cursor(r) for r in requests]
-    texts = [t.text for r in requests for t in r.texts] + [
-        n for r in requests for n in r.negative_texts
-    ]
-    vectors = dict(zip(texts, text_vectors(encoder, texts), strict=True)) if texts else {}
+    positives = [t.text for r in requests for t in r.texts]
+    texts = positives + [n for r in requests for n in r.negative_texts]
+    encoded = text_vectors(encoder, texts) if texts else np.zeros((0, encoder.dim))
+    query_check(encoder=encoder, texts=positives, vectors=encoded[: len(positives)])
+    vectors = dict(zip(texts, encoded, strict=True))
     prepared = [_prepare(user, encoder, r, vectors) for r in requests]
     store = get_store()
     hit_lists = store.query_batch(encoder.collection_name, [p.query for p in prepared])

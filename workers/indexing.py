@@ -31,6 +31,8 @@ def image_index(*, image: Image) -> None:
     `VectorStoreUnavailable` (worth retrying); an undecodable file marks the
     image failed at once.
     """
+    from search.moderation import image_screen
+
     encoders = index_encoders()
     try:
         picture = load_picture(image.file.name or "")
@@ -44,6 +46,7 @@ def image_index(*, image: Image) -> None:
         if position == 0:
             image.tags = auto_tags(each, vector)
             Image.objects.filter(pk=image.pk).update(tags=image.tags)
+            image_screen(image=image, encoder=each, vector=vector)
         store.upsert(
             each.collection_name,
             [VectorPoint(id=image.id, vector=vector, payload=image.vector_payload())],

@@ -10,6 +10,7 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
     url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
     filename = serializers.CharField(source="original_filename", read_only=True)
+    flagged = serializers.BooleanField(source="is_hidden", read_only=True)
 
     class Meta:
         model = Image
@@ -29,6 +30,7 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
             "error",
             "tags",
             "model_id",
+            "flagged",
         ]
         read_only_fields = fields
 

@@ -138,3 +138,8 @@ class ClassifySerializer(serializers.Serializer[None]):
 class SearchResultSerializer(serializers.Serializer[None]):
     image = ImageSerializer()
     score = serializers.FloatField()
+
+
+class ReviewSerializer(serializers.Serializer[None]):
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)

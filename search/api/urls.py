@@ -6,6 +6,8 @@ from search.api.views import (
     BatchSearchApi,
     ClassifyApi,
     DuplicateGroupsApi,
+    ModerationQueueApi,
+    ModerationReviewApi,
     ImageSearchApi,
     SearchApi,
 )
@@ -16,4 +18,6 @@ urlpatterns = [
     path("search/batch/", BatchSearchApi.as_view(), name="search-batch"),
     path("classify/", ClassifyApi.as_view(), name="classify"),
     path("duplicates/", DuplicateGroupsApi.as_view(), name="duplicates"),
+    path("moderation/", ModerationQueueApi.as_view(), name="moderation-queue"),
+    path("moderation/<uuid:pk>/", ModerationReviewApi.as_view(), name="moderation-review"),
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.shortcuts import get_object_or_404
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,10 +17,12 @@ from search.api.serializers import (
     BatchSearchSerializer,
     ClassifySerializer,
     ImageSearchSerializer,
+    ReviewSerializer,
     SearchResultSerializer,
     SearchSerializer,
 )
 from search.classify import classify
+from search.moderation import image_review
 from search.duplicates import duplicate_groups
 from search.services import SearchPage, SearchResult, search, search_batch
 from search.throttling import UserScopedThrottle
@@ -125,3 +129,43 @@ def page_data(request: Request, page: SearchPage) -> dict[str, Any]:
 
 def render_page(request: Request, page: SearchPage) -> Response:
     return Response(page_data(request, page))
+
+
+class ModerationQueueApi(APIView):
+    """Staff: images flagged by moderation, awaiting review (oldest first)."""
+
+    permission_classes = [IsAdminUser]
+
+    def get(self, request: Request) -> Response:
+        from gallery.api.serializers import ImageSerializer
+        from gallery.models import Image
+
+        queue = Image.objects.awaiting_review().order_by("uploaded_at")[:200]
+        data = ImageSerializer(queue, many=True, context={"request": request}).data
+        for item, image in zip(data, queue, strict=True):
+            item["moderation_reason"] = image.moderation_reason
+        return Response({"count": len(data), "results": data})
+
+
+class ModerationReviewApi(APIView):
+    """Staff: approve or reject a flagged image, with a reason."""
+
+    permission_classes = [IsAdminUser]
+    parser_classes = [JSONParser]
+
+    def post(self, request: Request, pk: str) -> Response:
+        from gallery.api.serializers import ImageSerializer
+        from gallery.models import Image
+
+        form = ReviewSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        image = get_object_or_404(Image, pk=pk)
+        image = image_review(
+            image=image,
+            decision=form.validated_data["decision"],
+            reviewer=request.user,  # type: ignore[arg-type]
+            reason=form.validated_data["reason"],
+        )
+        data = ImageSerializer(image, context={"request": request}).data
+        data["moderation"] = image.moderation
+        return Response(data)

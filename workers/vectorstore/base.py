@@ -18,6 +18,7 @@ PAYLOAD_INDEXES: dict[str, str] = {
     "visibility": "keyword",
     "format": "keyword",
     "tags": "keyword",
+    "hidden": "integer",
     "width": "integer",
     "height": "integer",
     "timestamp": "datetime",
