@@ -70,7 +70,10 @@ def image_review(
         image.moderation_reason = reason[:255]
         image.save(update_fields=["moderation", "moderation_reason"])
         ModerationDecision.objects.create(
-            image=image, decision=states[decision], decided_by=reviewer, reason=reason[:500]
+            image=image,
+            decision=states[decision],
+            decided_by=reviewer,  # type: ignore[misc]
+            reason=reason[:500],
         )
         if image.status == Image.Status.INDEXED:
             get_store().set_payload([image.id], {"hidden": int(image.is_hidden)})

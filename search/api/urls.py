@@ -6,9 +6,9 @@ from search.api.views import (
     BatchSearchApi,
     ClassifyApi,
     DuplicateGroupsApi,
+    ImageSearchApi,
     ModerationQueueApi,
     ModerationReviewApi,
-    ImageSearchApi,
     SearchApi,
 )
 

@@ -22,8 +22,8 @@ from search.api.serializers import (
     SearchSerializer,
 )
 from search.classify import classify
-from search.moderation import image_review
 from search.duplicates import duplicate_groups
+from search.moderation import image_review
 from search.services import SearchPage, SearchResult, search, search_batch
 from search.throttling import UserScopedThrottle
 from workers.indexes import search_encoder
