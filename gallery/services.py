@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from clipsite.errors import ApplicationError
+from clipsite.errors import ApplicationError, ServiceUnavailable
 from gallery.models import Image
 from gallery.validation import inspect_image, make_thumbnail, read_upload
 
@@ -56,13 +56,10 @@ def image_create(
     prefix = f"{image_id.hex[:2]}/{image_id.hex}"
     stored: list[str] = []
     try:
-        original_name = default_storage.save(
-            f"images/{prefix}.{inspected.extension}", ContentFile(data)
-        )
+        original_name = _store(f"images/{prefix}.{inspected.extension}", data)
         stored.append(original_name)
-        thumb_name = default_storage.save(
-            f"thumbnails/{prefix}.webp",
-            ContentFile(make_thumbnail(inspected.image, settings.THUMBNAIL_SIZE)),
+        thumb_name = _store(
+            f"thumbnails/{prefix}.webp", make_thumbnail(inspected.image, settings.THUMBNAIL_SIZE)
         )
         stored.append(thumb_name)
         with transaction.atomic():
@@ -146,6 +143,17 @@ def image_delete(*, image: Image) -> None:
     with transaction.atomic():
         image.delete()
         transaction.on_commit(lambda: delete_stored_files(names))
+
+
+def _store(name: str, data: bytes) -> str:
+    """Save to the default storage; an unreachable storage is a 503, not a traceback."""
+    try:
+        return default_storage.save(name, ContentFile(data))
+    except Exception as exc:  # noqa: BLE001  (S3 and disk errors have no common base)
+        logger.exception("Storage failed while saving %s", name)
+        raise ServiceUnavailable(
+            "storage_unavailable", "The file storage is unavailable; nothing was saved. Try again."
+        ) from exc
 
 
 def _enqueue_index(image: Image) -> None:

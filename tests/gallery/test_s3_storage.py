@@ -108,3 +108,30 @@ def test_readyz_checks_s3(s3_storage: S3Server) -> None:
 
     response = Client().get("/readyz")
     assert response.json()["checks"]["storage"] == {"status": "ok"}
+
+
+def test_upload_while_s3_is_down_is_a_clean_503_with_no_row(
+    alice_api: Any, upload: Any, settings: Any, tmp_path: Path
+) -> None:
+    from clipsite.config import storages_config
+
+    with seaweedfs_s3(tmp_path / "short-lived") as server:
+        create_bucket(server, BUCKET)
+        settings.STORAGES = storages_config(
+            {
+                "AWS_STORAGE_BUCKET_NAME": BUCKET,
+                "AWS_S3_ENDPOINT_URL": server.endpoint_url,
+                "AWS_ACCESS_KEY_ID": server.access_key,
+                "AWS_SECRET_ACCESS_KEY": server.secret_key,
+                "AWS_S3_REGION_NAME": server.region,
+                "AWS_S3_ADDRESSING_STYLE": "path",
+            },
+            tmp_path,
+        )
+        assert upload(alice_api, image_bytes(picture((1, 1, 1)))).status_code == 201
+    # The server is stopped now.
+    response = upload(alice_api, image_bytes(picture((2, 2, 2))))
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "storage_unavailable"
+    assert Image.objects.count() == 1

@@ -101,3 +101,77 @@ def _make_pending_image(owner: Any) -> Image:
 
     with mock.patch("workers.tasks.index_image_task.delay"):
         return image_create(owner=owner, upload=upload_file(image_bytes(picture((1, 99, 5)))))
+
+
+def test_parallel_uploads_and_searches_lose_nothing(
+    celery_worker_in_process: None, live_server: Any
+) -> None:
+    """Many clients at once against a running server: no 500s, no lost images, and the
+    database, the stored files and the vectors agree at the end."""
+    import json
+    import urllib.error
+    import urllib.request
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.files.storage import default_storage
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from workers.encoder import get_encoder
+    from workers.vectorstore import get_store
+
+    users = [make_user(f"user{i}") for i in range(4)]
+    tokens = [str(RefreshToken.for_user(u).access_token) for u in users]
+
+    def call(token: str, path: str, body: bytes, content_type: str) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            live_server.url + path,
+            data=body,
+            method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (loopback)
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def client_work(index: int) -> list[tuple[int, Any]]:
+        outcomes = []
+        for n in range(6):
+            data = image_bytes(picture((index * 60, n * 40, 100), size=(64 + n, 48)))
+            boundary = uuid.uuid4().hex
+            body = (
+                (
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p{n}.png"\r\n'
+                    "Content-Type: image/png\r\n\r\n"
+                ).encode()
+                + data
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
+            outcomes.append(
+                call(
+                    tokens[index], "/api/images/", body, f"multipart/form-data; boundary={boundary}"
+                )
+            )
+            outcomes.append(
+                call(tokens[index], "/api/search/", b'{"query": "a picture"}', "application/json")
+            )
+        return outcomes
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = [o for result in pool.map(client_work, range(4)) for o in result]
+
+    assert all(status < 500 for status, _ in outcomes), [o for o in outcomes if o[0] >= 500]
+    uploaded = {body["id"] for status, body in outcomes if status == 201}
+    assert len(uploaded) == 24
+    for image_id in uploaded:
+        _wait_for(image_id, Image.Status.INDEXED)
+    images = Image.objects.all()
+    assert {str(i.pk) for i in images} == uploaded
+    assert all(
+        default_storage.exists(i.file.name) and default_storage.exists(i.thumbnail.name)
+        for i in images
+    )
+    vectors = {str(i) for i in get_store().iter_ids(get_encoder().collection_name)}
+    assert vectors == uploaded
