@@ -149,7 +149,7 @@ def _store(name: str, data: bytes) -> str:
     """Save to the default storage; an unreachable storage is a 503, not a traceback."""
     try:
         return default_storage.save(name, ContentFile(data))
-    except Exception as exc:  # noqa: BLE001  (S3 and disk errors have no common base)
+    except Exception as exc:  # S3 and disk errors have no common base
         logger.exception("Storage failed while saving %s", name)
         raise ServiceUnavailable(
             "storage_unavailable", "The file storage is unavailable; nothing was saved. Try again."

@@ -124,7 +124,7 @@ def test_parallel_uploads_and_searches_lose_nothing(
     tokens = [str(RefreshToken.for_user(u).access_token) for u in users]
 
     def call(token: str, path: str, body: bytes, content_type: str) -> tuple[int, Any]:
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (loopback)
             live_server.url + path,
             data=body,
             method="POST",
@@ -143,7 +143,8 @@ def test_parallel_uploads_and_searches_lose_nothing(
             boundary = uuid.uuid4().hex
             body = (
                 (
-                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p{n}.png"\r\n'
+                    f"--{boundary}\r\nContent-Disposition: form-data; "
+                    f'name="file"; filename="p{n}.png"\r\n'
                     "Content-Type: image/png\r\n\r\n"
                 ).encode()
                 + data
