@@ -39,6 +39,8 @@ if not SECRET_KEY:
             "(the run command writes one), or set CLIPSEARCH_DEV=1 for development."
         )
     SECRET_KEY = "dev-only-insecure-key-never-use-in-production"  # noqa: S105
+# Old keys, still accepted for sessions and signatures during a rotation.
+SECRET_KEY_FALLBACKS = config.env_list(env, "SECRET_KEY_FALLBACKS", [])
 
 ALLOWED_HOSTS = config.env_list(env, "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = config.env_list(env, "CSRF_TRUSTED_ORIGINS", [])
@@ -128,6 +130,7 @@ if DEBUG:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "clipsite.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

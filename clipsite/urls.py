@@ -4,12 +4,15 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
 from clipsite import health
+from clipsite.apikeys import ApiKeyListApi, ApiKeyRevokeApi
 from clipsite.auth import LoginApi, LogoutApi, RefreshApi
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("auth/token/", LoginApi.as_view(), name="token-obtain"),
     path("auth/token/refresh/", RefreshApi.as_view(), name="token-refresh"),
     path("auth/logout/", LogoutApi.as_view(), name="logout"),
+    path("keys/", ApiKeyListApi.as_view(), name="api-keys"),
+    path("keys/<int:pk>/", ApiKeyRevokeApi.as_view(), name="api-key-revoke"),
     path("", include("gallery.api.urls")),
     path("", include("search.api.urls")),
 ]
