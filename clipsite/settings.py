@@ -178,6 +178,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How long a delivered but unacknowledged task waits before Redis hands it to
+# another worker (its worker died). Longer than the slowest task.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": config.env_int(env, "CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+}
 
 # CLIP. A Hugging Face id or a local directory in Hugging Face format.
 CLIP_MODEL = env.get("CLIP_MODEL") or "openai/clip-vit-base-patch32"
