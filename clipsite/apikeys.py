@@ -38,7 +38,7 @@ class ApiKeyListApi(APIView):
     permission_classes = [IsAuthenticated, NotWithApiKey]
 
     def get(self, request: Request) -> Response:
-        keys = ApiKey.objects.filter(user=request.user)
+        keys = ApiKey.objects.filter(user_id=request.user.pk)
         return Response({"results": ApiKeySerializer(keys, many=True).data})
 
     def post(self, request: Request) -> Response:
@@ -52,5 +52,5 @@ class ApiKeyRevokeApi(APIView):
     permission_classes = [IsAuthenticated, NotWithApiKey]
 
     def delete(self, request: Request, pk: int) -> Response:
-        get_object_or_404(ApiKey.objects.active(), pk=pk, user=request.user).revoke()
+        get_object_or_404(ApiKey.objects.active(), pk=pk, user_id=request.user.pk).revoke()
         return Response(status=204)
