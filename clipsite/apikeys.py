@@ -38,7 +38,7 @@ class ApiKeyListApi(APIView):
     permission_classes = [IsAuthenticated, NotWithApiKey]
 
     def get(self, request: Request) -> Response:
-        keys = ApiKey.objects.filter(user_id=request.user.pk)
+        keys = ApiKey.objects.filter(user_id=int(request.user.pk or 0))
         return Response({"results": ApiKeySerializer(keys, many=True).data})
 
     def post(self, request: Request) -> Response:
@@ -52,5 +52,5 @@ class ApiKeyRevokeApi(APIView):
     permission_classes = [IsAuthenticated, NotWithApiKey]
 
     def delete(self, request: Request, pk: int) -> Response:
-        get_object_or_404(ApiKey.objects.active(), pk=pk, user_id=request.user.pk).revoke()
+        get_object_or_404(ApiKey.objects.active(), pk=pk, user_id=int(request.user.pk or 0)).revoke()
         return Response(status=204)
