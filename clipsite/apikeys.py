@@ -52,5 +52,7 @@ class ApiKeyRevokeApi(APIView):
     permission_classes = [IsAuthenticated, NotWithApiKey]
 
     def delete(self, request: Request, pk: int) -> Response:
-        get_object_or_404(ApiKey.objects.active(), pk=pk, user_id=int(request.user.pk or 0)).revoke()
+        get_object_or_404(
+            ApiKey.objects.active(), pk=pk, user_id=int(request.user.pk or 0)
+        ).revoke()
         return Response(status=204)
