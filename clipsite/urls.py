@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from clipsite import health
 from clipsite.apikeys import ApiKeyListApi, ApiKeyRevokeApi
 from clipsite.auth import LoginApi, LogoutApi, RefreshApi
+from gallery import views as pages
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("auth/token/", LoginApi.as_view(), name="token-obtain"),
@@ -22,7 +23,12 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("accounts/login/", pages.LoginPage.as_view(), name="login"),
+    path("accounts/signup/", pages.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("gallery.urls")),
 ]
 
-handler404 = "clipsite.api.json_not_found"
-handler500 = "clipsite.api.json_server_error"
+# JSON under /api/, pages elsewhere.
+handler404 = "gallery.views.page_not_found"
+handler500 = "gallery.views.server_error"

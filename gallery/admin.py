@@ -1,37 +1,181 @@
+"""Admin for images and auto-tag labels.
+
+Images are changed only through services (`gallery.services`), so the
+database, the stored files and the vector store never disagree: the change
+form is read-only apart from the display name, deleting calls `image_delete`,
+and visibility and indexing are actions.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+from uuid import UUID
 
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from clipsite.errors import ApplicationError
 from gallery.models import Image, TagLabel
+from gallery.services import image_delete, image_reindex, image_set_visibility
 
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin[Image]):
     list_display = [
+        "preview",
         "original_filename",
         "owner",
         "format",
-        "width",
-        "height",
+        "dimensions",
         "visibility",
         "status",
+        "moderation",
         "uploaded_at",
     ]
-    list_filter = ["status", "format", "visibility"]
+    list_display_links = ["preview", "original_filename"]
+    list_filter = [
+        "status",
+        "moderation",
+        "format",
+        "visibility",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["original_filename"]
     list_select_related = ["owner"]
+    list_per_page = 50
+    actions = ["reindex", "make_private"]
+    fieldsets = [
+        (None, {"fields": ["large_preview", "original_filename", "owner", "visibility"]}),
+        ("Moderation", {"fields": ["moderation", "moderation_reason"]}),
+        ("Indexing", {"fields": ["status", "error", "model_id", "indexed_at", "tags"]}),
+        (
+            "File",
+            {
+                "fields": [
+                    "id",
+                    "sha256",
+                    "format",
+                    "dimensions",
+                    "mode",
+                    "size",
+                    "file",
+                    "thumbnail",
+                ]
+            },
+        ),
+        ("Dates", {"fields": ["taken_at", "uploaded_at"]}),
+    ]
     readonly_fields = [
-        "id",
-        "sha256",
-        "width",
-        "height",
-        "format",
-        "mode",
-        "size",
+        "large_preview",
+        "owner",
+        "visibility",
+        "moderation",
+        "moderation_reason",
+        "status",
+        "error",
         "model_id",
         "indexed_at",
-        "error",
+        "tags",
+        "id",
+        "sha256",
+        "format",
+        "dimensions",
+        "mode",
+        "size",
+        "file",
+        "thumbnail",
+        "taken_at",
+        "uploaded_at",
     ]
+
+    class Media:
+        css = {"all": ["gallery/admin.css"]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # Images come in through upload and import, which validate them.
+
+    @admin.display(description="Preview")
+    def preview(self, image: Image) -> str:
+        return format_html(
+            '<img class="image-preview" src="{}" alt="" width="64" height="64" loading="lazy">',
+            self._thumbnail_url(image),
+        )
+
+    @admin.display(description="Preview")
+    def large_preview(self, image: Image) -> str:
+        return format_html(
+            '<img class="image-preview image-preview--large" src="{}" alt="{}">',
+            self._thumbnail_url(image),
+            image.original_filename,
+        )
+
+    @admin.display(description="Dimensions", ordering="width")
+    def dimensions(self, image: Image) -> str:
+        return f"{image.width} \N{MULTIPLICATION SIGN} {image.height}"
+
+    @admin.action(description="Index selected images again", permissions=["change"])
+    def reindex(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
+        done = self._each(request, queryset, lambda image: image_reindex(image=image))
+        self.message_user(request, f"{done} image(s) queued for indexing.", messages.SUCCESS)
+
+    @admin.action(description="Make selected images private", permissions=["change"])
+    def make_private(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
+        done = self._each(
+            request,
+            queryset,
+            lambda image: image_set_visibility(image=image, visibility=Image.Visibility.PRIVATE),
+        )
+        self.message_user(request, f"{done} image(s) are now private.", messages.SUCCESS)
+
+    def delete_model(self, request: HttpRequest, obj: Image) -> None:
+        image_delete(image=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
+        self._each(request, queryset, lambda image: image_delete(image=image))
+
+    def get_urls(self) -> list[URLPattern]:
+        thumbnail = path(
+            "<uuid:pk>/thumbnail/",
+            self.admin_site.admin_view(self.thumbnail_view),
+            name="gallery_image_thumbnail",
+        )
+        return [thumbnail, *super().get_urls()]
+
+    def thumbnail_view(self, request: HttpRequest, pk: UUID) -> HttpResponseBase:
+        """Any image's thumbnail for staff who may view images.
+
+        The API's thumbnail view shows a user their own and public images only,
+        so it cannot preview other users' private images here.
+        """
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        name = get_object_or_404(Image, pk=pk).thumbnail.name or ""
+        if isinstance(default_storage, FileSystemStorage):
+            response: HttpResponseBase = FileResponse(default_storage.open(name, "rb"))
+            response["Cache-Control"] = "private, max-age=3600"
+            return response
+        return HttpResponseRedirect(default_storage.url(name))  # an expiring signed URL
+
+    def _thumbnail_url(self, image: Image) -> str:
+        return reverse(f"{self.admin_site.name}:gallery_image_thumbnail", kwargs={"pk": image.pk})
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Image], change: Any) -> int:
+        """Apply one service to each image; report failures without stopping."""
+        done = 0
+        for image in queryset:
+            try:
+                change(image)
+            except ApplicationError as exc:
+                self.message_user(request, f"{image}: {exc.message}", messages.ERROR)
+            else:
+                done += 1
+        return done
 
 
 @admin.register(TagLabel)

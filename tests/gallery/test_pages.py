@@ -1,0 +1,611 @@
+"""The web pages through Django's test client: permissions, forms, empty and error states."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.test import Client
+from rest_framework.throttling import SimpleRateThrottle
+
+from gallery.models import Image
+from search.services import SearchRequest
+from tests.factories import api_client, image_bytes, make_user, picture, upload_file
+
+pytestmark = pytest.mark.django_db
+
+RED, GREEN, BLUE = (220, 30, 30), (30, 160, 40), (30, 60, 220)
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> None:
+    """Rate-limit history lives in the cache; start each test with none."""
+    cache.clear()
+
+
+@pytest.fixture
+def rates(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Low limits for the test (DRF reads its rates once, at import)."""
+    low = dict(SimpleRateThrottle.THROTTLE_RATES)
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", low)
+    return low
+
+
+@pytest.fixture
+def alice_page(alice: AbstractBaseUser) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_page(bob: AbstractBaseUser) -> Client:
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+@pytest.fixture
+def add_image(upload: Any) -> Callable[..., Image]:
+    """Upload (and index) an image for `owner` through the API."""
+
+    def add(
+        owner: AbstractBaseUser,
+        colour: tuple[int, int, int] = RED,
+        name: str = "red.png",
+        *,
+        fmt: str = "PNG",
+        **fields: Any,
+    ) -> Image:
+        data = image_bytes(picture(colour, shape="square"), fmt)
+        response = upload(api_client(owner), data, name, **fields)
+        assert response.status_code == 201, response.json()
+        return Image.objects.get(pk=response.json()["id"])
+
+    return add
+
+
+def csrf_token_in(html: str) -> bool:
+    return bool(re.search(r'name="csrfmiddlewaretoken" value="[^"]+"', html))
+
+
+# -- sign-in ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/search/?q=dog",
+        "/upload/",
+        "/staff/status/",
+        "/images/00000000-0000-0000-0000-000000000000/",
+    ],
+)
+def test_pages_send_anonymous_visitors_to_sign_in(client: Client, path: str) -> None:
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_login_page_has_a_labelled_form_with_csrf(client: Client) -> None:
+    response = client.get("/accounts/login/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert csrf_token_in(html)
+    assert '<label for="id_username">' in html
+    assert 'class="skip-link" href="#main"' in html
+    assert "Create an account" not in html  # sign-up is off by default
+
+
+def test_signing_in_and_out(client: Client, alice: AbstractBaseUser) -> None:
+    response = client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": "correct horse battery staple"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == "/"
+    assert "alice" in response.content.decode()
+
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_wrong_password_is_an_error_in_words(client: Client, alice: AbstractBaseUser) -> None:
+    response = client.post("/accounts/login/", {"username": "alice", "password": "nope"})
+
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_page_sign_in_shares_the_apis_limit_per_username(
+    client: Client, alice: AbstractBaseUser, rates: dict[str, str]
+) -> None:
+    rates["login_username"] = "3/min"
+    for i in range(3):
+        client.post(
+            "/accounts/login/", {"username": "alice", "password": "no"}, REMOTE_ADDR=f"10.0.0.{i}"
+        )
+
+    page = client.post(
+        "/accounts/login/", {"username": "alice", "password": "correct horse battery staple"}
+    )
+    api = Client().post(
+        "/api/auth/token/",
+        {"username": "alice", "password": "correct horse battery staple"},
+        content_type="application/json",
+    )
+
+    assert page.status_code == 429
+    assert "Too many sign-in attempts" in page.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert api.status_code == 429
+
+
+def test_signup_is_a_404_unless_enabled(client: Client) -> None:
+    assert client.get("/accounts/signup/").status_code == 404
+
+
+def test_signup_creates_an_account_and_signs_in(client: Client, settings: Any) -> None:
+    settings.SIGNUP_ENABLED = True
+    assert "Create an account" in client.get("/accounts/login/").content.decode()
+
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "carol",
+            "password1": "a long passphrase 42",
+            "password2": "a long passphrase 42",
+        },
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/upload/"
+    assert client.get("/").status_code == 200
+
+
+# -- gallery ------------------------------------------------------------------
+
+
+def test_gallery_empty_state_invites_an_upload(alice_page: Client) -> None:
+    html = alice_page.get("/").content.decode()
+
+    assert "No images yet" in html
+    assert 'href="/upload/"' in html
+
+
+def test_gallery_shows_own_and_public_images_but_not_others_private(
+    alice_page: Client, alice: AbstractBaseUser, bob: AbstractBaseUser, add_image: Any
+) -> None:
+    mine = add_image(alice, RED, "mine.png")
+    shared = add_image(bob, GREEN, "shared.png", visibility="public")
+    hidden = add_image(bob, BLUE, "hidden.png")
+
+    html = alice_page.get("/").content.decode()
+
+    assert str(mine.pk) in html
+    assert str(shared.pk) in html
+    assert "by bob" in html
+    assert str(hidden.pk) not in html
+    assert 'loading="lazy"' in html
+    assert f'src="/api/images/{mine.pk}/thumbnail/"' in html
+    assert 'alt="mine.png"' in html
+
+    only_mine = alice_page.get("/?mine=1").content.decode()
+    assert str(mine.pk) in only_mine
+    assert str(shared.pk) not in only_mine
+
+
+def test_gallery_badges_pending_and_failed_images(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    pending = add_image(alice, RED, "pending.png")
+    pending.mark_pending()
+    failed = add_image(alice, GREEN, "failed.png")
+    failed.mark_failed(error="The model could not be loaded.")
+    add_image(alice, BLUE, "fine.png")
+
+    html = alice_page.get("/").content.decode()
+
+    assert html.count("badge--pending") == 1
+    assert f'data-poll="{pending.pk}"' in html  # the page follows it until it is indexed
+    assert html.count("badge--failed") == 1
+    assert 'title="The model could not be loaded."' in html
+
+
+def test_flagged_image_shows_a_badge_and_a_note_to_its_owner(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice)
+    Image.objects.filter(pk=image.pk).update(moderation="flagged", moderation_reason="violence")
+
+    gallery = alice_page.get("/").content.decode()
+    detail = alice_page.get(f"/images/{image.pk}/").content.decode()
+
+    assert 'class="badge badge--flagged" title="violence">Flagged<' in gallery
+    assert "Flagged by moderation (violence)." in detail
+    assert "Only you can see it until staff review it." in detail
+
+
+def test_gallery_pages_through_many_images(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("gallery.views.GALLERY_PAGE_SIZE", 2)
+    for i in range(3):
+        add_image(alice, (40 * i, 90, 200), f"{i}.png")
+
+    first = alice_page.get("/").content.decode()
+    second = alice_page.get("/?page=2").content.decode()
+
+    assert first.count('class="tile"') == 2
+    assert 'rel="next" href="?page=2"' in first
+    assert second.count('class="tile"') == 1
+    assert 'rel="prev"' in second
+
+
+# -- image page ---------------------------------------------------------------
+
+
+def test_other_users_private_image_is_a_404_page(
+    bob_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    private = add_image(alice)
+
+    for path in (
+        f"/images/{private.pk}/",
+        f"/images/{private.pk}/delete/",
+    ):
+        response = bob_page.get(path)
+        assert response.status_code == 404
+        assert "Not found" in response.content.decode()  # a page, not JSON
+    assert bob_page.post(f"/images/{private.pk}/delete/").status_code == 404
+    assert Image.objects.filter(pk=private.pk).exists()
+
+
+def test_owner_sees_metadata_and_controls(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice, RED, "red.jpg", fmt="JPEG")
+    add_image(alice, GREEN, "green.png")
+
+    response = alice_page.get(f"/images/{image.pk}/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "JPEG" in html
+    assert f"{image.width} \N{MULTIPLICATION SIGN} {image.height} px" in html
+    assert f'href="/images/{image.pk}/delete/"' in html
+    assert f'action="/images/{image.pk}/visibility/"' in html
+    assert csrf_token_in(html)
+    assert "More like this" in html
+    assert "green.png" in html  # the only other image is the most similar one
+    assert f'href="/search/?like={image.pk}"' in html
+
+
+def test_non_owner_sees_a_public_image_without_controls(
+    bob_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice, visibility="public")
+
+    html = bob_page.get(f"/images/{image.pk}/").content.decode()
+
+    assert "alice" in html
+    assert "Delete" not in html
+    assert "/visibility/" not in html
+    assert (
+        bob_page.post(f"/images/{image.pk}/visibility/", {"visibility": "private"}).status_code
+        == 404
+    )
+
+
+def test_owner_changes_visibility(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice)
+
+    response = alice_page.post(
+        f"/images/{image.pk}/visibility/", {"visibility": "public"}, follow=True
+    )
+
+    image.refresh_from_db()
+    assert image.visibility == "public"
+    assert "is now public" in response.content.decode()
+
+
+def test_delete_asks_for_confirmation_then_deletes(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice, RED, "doomed.png")
+
+    confirm = alice_page.get(f"/images/{image.pk}/delete/").content.decode()
+    assert "This cannot be undone" in confirm
+    assert csrf_token_in(confirm)
+    assert Image.objects.filter(pk=image.pk).exists()
+
+    response = alice_page.post(f"/images/{image.pk}/delete/", follow=True)
+
+    assert response.redirect_chain[-1][0] == "/"
+    assert "doomed.png was deleted." in response.content.decode()
+    assert not Image.objects.filter(pk=image.pk).exists()
+
+
+def test_forms_refuse_posts_without_the_csrf_token(alice: AbstractBaseUser, add_image: Any) -> None:
+    image = add_image(alice)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+
+    assert client.post(f"/images/{image.pk}/delete/").status_code == 403
+    assert client.post("/search/", {"q": "red"}).status_code == 403
+    assert Image.objects.filter(pk=image.pk).exists()
+
+
+def test_failed_image_can_be_indexed_again(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice)
+    image.mark_failed(error="boom")
+    assert "Index again" in alice_page.get(f"/images/{image.pk}/").content.decode()
+
+    alice_page.post(f"/images/{image.pk}/reindex/")
+
+    image.refresh_from_db()
+    assert image.status == "pending"
+
+
+# -- upload -------------------------------------------------------------------
+
+
+def test_upload_page_has_a_drop_zone_file_input_and_csrf(alice_page: Client) -> None:
+    html = alice_page.get("/upload/").content.decode()
+
+    assert csrf_token_in(html)
+    assert "data-dropzone" in html
+    assert re.search(r'<input[^>]*type="file"[^>]*multiple', html)
+    assert '<label for="id_visibility">' in html
+
+
+def test_upload_without_javascript_reports_each_file(
+    alice_page: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    files = [
+        upload_file(image_bytes(picture(RED)), "good.png"),
+        upload_file(b"just some text", "notes.txt"),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_page.post(
+            "/upload/", {"images": files, "visibility": "public"}, follow=True
+        )
+
+    html = response.content.decode()
+    assert "good.png: uploaded." in html
+    assert "notes.txt: The file is not an image we can read." in html
+    image = Image.objects.get()
+    assert (image.original_filename, image.visibility, image.status) == (
+        "good.png",
+        "public",
+        "indexed",
+    )
+
+
+def test_upload_without_files_is_an_error_in_words(alice_page: Client) -> None:
+    response = alice_page.post("/upload/", {"visibility": "private"})
+
+    assert response.status_code == 400
+    assert "Choose one or more images." in response.content.decode()
+
+
+# -- search -------------------------------------------------------------------
+
+
+def test_search_page_without_a_query_explains_itself(alice_page: Client) -> None:
+    html = alice_page.get("/search/").content.decode()
+
+    assert "Find images by describing them" in html
+    assert 'method="get"' in html
+    assert csrf_token_in(html)  # the example-image form posts
+
+
+def test_text_search_shows_scored_results(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    images = [add_image(alice, c, f"{i}.png") for i, c in enumerate((RED, GREEN, BLUE))]
+
+    response = alice_page.get("/search/", {"q": "a red square"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert all(str(image.pk) in html for image in images)
+    assert len(re.findall(r'title="Score -?\d\.\d{3}"', html)) == 3
+    assert 'value="a red square"' in html  # the query stays in the box (and the URL)
+
+
+def test_search_parses_negative_terms_and_filters(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any, monkeypatch: Any
+) -> None:
+    add_image(alice)
+    seen: list[SearchRequest] = []
+    from search import services
+
+    def spy(*, user: Any, request: SearchRequest) -> Any:
+        seen.append(request)
+        return services.search(user=user, request=request)
+
+    monkeypatch.setattr("gallery.views.search", spy)
+
+    html = alice_page.get(
+        "/search/",
+        {
+            "q": 'beach -people -"parked cars"',
+            "less": "dogs, people",
+            "format": "PNG",
+            "date_from": "2024-01-01",
+            "tags": "sea, sand",
+        },
+    ).content.decode()
+
+    request = seen[0]
+    assert [t.text for t in request.texts] == ["beach"]
+    assert request.negative_texts == ("people", "parked cars", "dogs")
+    assert request.filters == {
+        "must": [
+            {"key": "format", "match": {"value": "PNG"}},
+            {"key": "timestamp", "range": {"gte": "2024-01-01"}},
+            {"key": "tags", "match": {"any": ["sea", "sand"]}},
+        ]
+    }
+    assert "Less of:" in html
+    assert '<span class="chip">parked cars</span>' in html
+
+
+def test_search_filters_narrow_the_results(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    jpeg = add_image(alice, RED, "red.jpg", fmt="JPEG")
+    png = add_image(alice, GREEN, "green.png")
+
+    html = alice_page.get("/search/", {"q": "square", "format": "JPEG"}).content.decode()
+
+    assert str(jpeg.pk) in html
+    assert str(png.pk) not in html
+
+
+def test_negative_only_search_shows_the_services_message(alice_page: Client) -> None:
+    response = alice_page.get("/search/", {"q": "-dogs"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'role="alert"' in html
+    assert "A query needs something to look for, not only things to avoid" in html
+    assert "Traceback" not in html
+
+
+def test_page_search_shares_the_apis_search_limit(
+    alice_page: Client, rates: dict[str, str]
+) -> None:
+    rates["search"] = "2/min"
+    codes = [alice_page.get("/search/", {"q": "-x"}).status_code for _ in range(2)]
+
+    throttled = alice_page.get("/search/", {"q": "a dog"})
+
+    assert codes == [200, 200]
+    assert throttled.status_code == 429
+    assert "Too many searches in a short time" in throttled.content.decode()
+    assert alice_page.get("/search/").status_code == 200  # the blank page is not a search
+
+
+def test_bad_dates_are_a_form_error(alice_page: Client) -> None:
+    html = alice_page.get(
+        "/search/", {"q": "x", "date_from": "2024-05-01", "date_to": "2024-01-01"}
+    ).content.decode()
+
+    assert "The end date is before the start date." in html
+
+
+def test_search_with_no_match_has_an_empty_state(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    add_image(alice)
+
+    html = alice_page.get("/search/", {"q": "square", "format": "GIF"}).content.decode()
+
+    assert "No images match" in html
+
+
+def test_search_by_example_image_finds_the_same_image_first(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    green = add_image(alice, GREEN, "green.png")
+    add_image(alice, RED, "red.png")
+    add_image(alice, BLUE, "blue.png")
+    example = upload_file(image_bytes(picture(GREEN, shape="square")), "query.png")
+
+    response = alice_page.post("/search/", {"image": example})
+
+    html = response.content.decode()
+    first = re.search(r'href="/images/([0-9a-f-]+)/" title="Score (-?\d\.\d{3})"', html)
+    assert first is not None
+    assert first.groups() == (str(green.pk), "1.000")
+    assert Image.objects.count() == 3  # the example is not stored
+
+
+def test_search_by_a_file_that_is_not_an_image_says_so(alice_page: Client) -> None:
+    response = alice_page.post("/search/", {"image": upload_file(b"hello", "notes.txt")})
+
+    assert "The file is not an image we can read." in response.content.decode()
+
+
+def test_more_like_this_search_excludes_the_image_itself(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    red = add_image(alice, RED, "red.png")
+    green = add_image(alice, GREEN, "green.png")
+
+    html = alice_page.get("/search/", {"like": str(red.pk)}).content.decode()
+
+    assert "More like red.png" in html
+    assert f'href="/images/{green.pk}/" title="Score' in html
+    assert f'href="/images/{red.pk}/" title="Score' not in html
+
+
+def test_more_like_someone_elses_private_image_is_refused(
+    bob_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    private = add_image(alice)
+
+    html = bob_page.get("/search/", {"like": str(private.pk)}).content.decode()
+
+    assert "That image does not exist, or is not yours to see." in html
+    assert str(private.pk) not in html.replace(f'value="{private.pk}"', "")
+
+
+# -- staff status and errors ----------------------------------------------------
+
+
+def test_staff_status_is_forbidden_to_other_users(alice_page: Client) -> None:
+    response = alice_page.get("/staff/status/")
+
+    assert response.status_code == 403
+    assert "Only staff can see the status page." in response.content.decode()
+
+
+def test_staff_status_shows_counts_model_index_and_queue(
+    alice: AbstractBaseUser, add_image: Any
+) -> None:
+    from workers.encoder import get_encoder
+
+    add_image(alice, RED, "a.png")
+    add_image(alice, GREEN, "b.png").mark_failed(error="x")
+    Image.objects.filter(original_filename="a.png").update(moderation="flagged")
+    staff = make_user("sam", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+
+    response = client.get("/staff/status/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<td data-status="indexed">1</td>' in html
+    assert '<td data-status="failed">1</td>' in html
+    assert '<td data-status="pending">0</td>' in html
+    assert f"<dd data-model>{get_encoder().model_id}</dd>" in html
+    assert '<p class="stat__big" data-index-size>2</p>' in html
+    assert "in process" in html
+    assert '<span class="stat__inline" data-awaiting-review>1</span> flagged image awaiting' in html
+    assert "?moderation__exact=flagged" in html
+
+
+def test_unknown_page_is_an_html_404_and_api_stays_json(alice_page: Client) -> None:
+    page = alice_page.get("/no/such/page/")
+    api = alice_page.get("/api/no/such/endpoint/")
+
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"
