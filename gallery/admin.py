@@ -21,8 +21,19 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from clipsite.errors import ApplicationError
-from gallery.models import Image, TagLabel
+from gallery.models import Image, ModerationDecision, TagLabel
 from gallery.services import image_delete, image_reindex, image_set_visibility
+
+
+class ModerationDecisionInline(admin.TabularInline[ModerationDecision, Image]):
+    model = ModerationDecision
+    extra = 0
+    can_delete = False
+    fields = ("decided_at", "decision", "decided_by", "reason")
+    readonly_fields = ("decided_at", "decision", "decided_by", "reason")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Image)
@@ -49,7 +60,8 @@ class ImageAdmin(admin.ModelAdmin[Image]):
     search_fields = ["original_filename"]
     list_select_related = ["owner"]
     list_per_page = 50
-    actions = ["reindex", "make_private"]
+    actions = ["approve", "reject", "reindex", "make_private"]
+    inlines = [ModerationDecisionInline]
     fieldsets = [
         (None, {"fields": ["large_preview", "original_filename", "owner", "visibility"]}),
         ("Moderation", {"fields": ["moderation", "moderation_reason"]}),
@@ -118,6 +130,29 @@ class ImageAdmin(admin.ModelAdmin[Image]):
     @admin.display(description="Dimensions", ordering="width")
     def dimensions(self, image: Image) -> str:
         return f"{image.width} \N{MULTIPLICATION SIGN} {image.height}"
+
+    @admin.action(description="Approve selected images (moderation)", permissions=["change"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
+        self._review(request, queryset, "approve")
+
+    @admin.action(description="Reject selected images (moderation)", permissions=["change"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
+        self._review(request, queryset, "reject")
+
+    def _review(self, request: HttpRequest, queryset: QuerySet[Image], decision: str) -> None:
+        from search.moderation import image_review
+
+        done = self._each(
+            request,
+            queryset,
+            lambda image: image_review(
+                image=image,
+                decision=decision,
+                reviewer=request.user,  # type: ignore[arg-type]
+                reason="admin action",
+            ),
+        )
+        self.message_user(request, f"{done} image(s): {decision}d.", messages.SUCCESS)
 
     @admin.action(description="Index selected images again", permissions=["change"])
     def reindex(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:

@@ -151,3 +151,27 @@ def test_thumbnail_preview_needs_the_view_permission(alice: Any) -> None:
     client.force_login(staff)
 
     assert client.get(f"{CHANGELIST}{image.pk}/thumbnail/").status_code == 403
+
+
+def test_admin_approve_and_reject_actions_record_decisions(
+    admin_client: Any, alice_api: Any, upload: Any, settings: Any
+) -> None:
+    from gallery.models import Image, ModerationDecision
+
+    settings.MODERATION_CONCEPTS = {"anything at all": -1.0}
+    settings.MODERATION_QUERY_MARGIN = 10.0
+    first = upload(alice_api, image_bytes(picture((1, 1, 1))), visibility="public").json()["id"]
+    second = upload(alice_api, image_bytes(picture((2, 2, 2))), visibility="public").json()["id"]
+
+    for action, image_id in (("approve", first), ("reject", second)):
+        response = admin_client.post(
+            "/admin/gallery/image/", {"action": action, "_selected_action": [image_id]}
+        )
+        assert response.status_code == 302
+
+    assert Image.objects.get(pk=first).moderation == "approved"
+    assert Image.objects.get(pk=second).moderation == "rejected"
+    decided = ModerationDecision.objects.exclude(decided_by=None)
+    assert sorted(decided.values_list("decision", flat=True)) == ["approved", "rejected"]
+    page = admin_client.get(f"/admin/gallery/image/{second}/change/")
+    assert b"rejected" in page.content.lower()
