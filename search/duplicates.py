@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from django.conf import settings
 
+from clipsite.iterables import batched
 from gallery.models import Image
 from search.services import SearchResult, User
 from workers.indexes import search_encoder
@@ -37,7 +36,7 @@ def duplicate_groups(*, user: User) -> list[list[SearchResult]]:
     images = Image.objects.owned_by(user).filter(status=Image.Status.INDEXED).order_by("pk")
     by_id: dict[object, Image] = {}
     scores: dict[object, float] = {}
-    for chunk in _chunks(images.iterator(chunk_size=500), BATCH):
+    for chunk in batched(images.iterator(chunk_size=500), BATCH):
         by_id.update((image.pk, image) for image in chunk)
         for image_id, found in _neighbours(user, chunk, limit=50).items():
             for result in found:
@@ -77,14 +76,3 @@ def _neighbours(user: User, images: list[Image], *, limit: int) -> dict[object, 
         image.pk: [SearchResult(image=rows[h.id], score=h.score) for h in hits if h.id in rows]
         for image, hits in zip(asked, hit_lists, strict=True)
     }
-
-
-def _chunks(items: Iterator[Image], size: int) -> Iterator[list[Image]]:
-    chunk: list[Image] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
+from clipsite.iterables import batched
 from gallery.models import Image
 from workers.encoder import get_encoder
 from workers.indexes import index_activate, index_for
@@ -27,7 +28,7 @@ def images_reindex(
     index = index_for(encoder)
     store.ensure_collection(encoder.collection_name, encoder.dim)
     encoded = failed = 0
-    for batch in _batches(Image.objects.order_by("pk"), batch_size):
+    for batch in batched(Image.objects.order_by("pk").iterator(chunk_size=500), batch_size):
         done = store.retrieve_vectors(encoder.collection_name, [i.pk for i in batch])
         todo, pictures = [], []
         for image in batch:
@@ -57,14 +58,3 @@ def images_reindex(
     if failed == 0:
         index_activate(index)
     return index, encoded, failed
-
-
-def _batches(queryset: object, size: int) -> Iterator[list[Image]]:
-    batch: list[Image] = []
-    for image in queryset.iterator(chunk_size=500):  # type: ignore[attr-defined]
-        batch.append(image)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
