@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -12,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clipsite.models import ApiKey
+from clipsite.schema import errors
 
 
 class NotWithApiKey(BasePermission):
@@ -34,13 +36,32 @@ class ApiKeyCreateSerializer(serializers.Serializer[None]):
     name = serializers.CharField(max_length=100)
 
 
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(help_text="Shown once; only its hash is stored.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
 class ApiKeyListApi(APIView):
     permission_classes = [IsAuthenticated, NotWithApiKey]
 
+    @extend_schema(
+        responses={
+            200: inline_serializer("ApiKeyList", {"results": ApiKeySerializer(many=True)}),
+            **errors(401, 403),
+        }
+    )
     def get(self, request: Request) -> Response:
         keys = ApiKey.objects.filter(user_id=int(request.user.pk or 0))
         return Response({"results": ApiKeySerializer(keys, many=True).data})
 
+    @extend_schema(
+        request=ApiKeyCreateSerializer,
+        responses={201: ApiKeyCreatedSerializer, **errors(400, 401, 403)},
+        summary="Create a key: the key is in this response only",
+    )
     def post(self, request: Request) -> Response:
         form = ApiKeyCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -51,6 +72,7 @@ class ApiKeyListApi(APIView):
 class ApiKeyRevokeApi(APIView):
     permission_classes = [IsAuthenticated, NotWithApiKey]
 
+    @extend_schema(responses={204: None, **errors(401, 403, 404)}, summary="Revoke a key")
     def delete(self, request: Request, pk: int) -> Response:
         get_object_or_404(
             ApiKey.objects.active(), pk=pk, user_id=int(request.user.pk or 0)

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "clipsite",
     "gallery",
     "search",
@@ -138,6 +140,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "clipsite.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": RENDERERS,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Counters live in the default cache: Redis in production, so every
     # process shares one budget per user.
     "DEFAULT_THROTTLE_RATES": {
@@ -160,6 +163,20 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CLIP Search API",
+    "DESCRIPTION": (
+        "Semantic image search. Authenticate with `Authorization: Bearer <access token>` "
+        "(from /api/auth/token/) or `Authorization: Api-Key <key>`. Errors have one shape: "
+        '`{"error": {"code": "...", "message": "...", "detail": ...}}`.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # Celery. Without a broker, tasks run eagerly in the calling process (after the

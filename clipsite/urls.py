@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clipsite import health
 from clipsite.apikeys import ApiKeyListApi, ApiKeyRevokeApi
@@ -14,6 +15,8 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("auth/logout/", LogoutApi.as_view(), name="logout"),
     path("keys/", ApiKeyListApi.as_view(), name="api-keys"),
     path("keys/<int:pk>/", ApiKeyRevokeApi.as_view(), name="api-key-revoke"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include("gallery.api.urls")),
     path("", include("search.api.urls")),
 ]

@@ -4,12 +4,14 @@ import json
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gallery.api.serializers import ImageSerializer
 from search.services import SearchRequest, TextTerm
 
 
+@extend_schema_field({"description": "JSON (in multipart forms: a JSON string)."})
 class JSONValueField(serializers.Field[Any, Any, Any, Any]):
     """A JSON value given as JSON, or (in multipart forms) as a JSON string."""
 
@@ -31,6 +33,36 @@ class JSONValueField(serializers.Field[Any, Any, Any, Any]):
         return value
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string"},
+            {
+                "type": "array",
+                "maxItems": 16,
+                "items": {
+                    "oneOf": [
+                        {"type": "string"},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "text": {"type": "string"},
+                                "weight": {
+                                    "type": "number",
+                                    "minimum": 0,
+                                    "exclusiveMinimum": True,
+                                    "maximum": 10,
+                                },
+                            },
+                            "required": ["text"],
+                        },
+                    ]
+                },
+            },
+        ],
+        "description": 'A text, or weighted terms: ["dog", {"text": "beach", "weight": 0.5}].',
+    }
+)
 class QueryField(serializers.Field[Any, Any, Any, Any]):
     """`"text"`, or a list of texts and `{"text": ..., "weight": ...}` terms."""
 
@@ -143,3 +175,42 @@ class SearchResultSerializer(serializers.Serializer[None]):
 class ReviewSerializer(serializers.Serializer[None]):
     decision = serializers.ChoiceField(choices=["approve", "reject"])
     reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class SearchPageSerializer(serializers.Serializer[None]):
+    """The response of every search endpoint."""
+
+    results = SearchResultSerializer(many=True)
+    next = serializers.CharField(allow_null=True, help_text="Cursor for the next page, or null.")
+    facets = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField()),
+        required=False,
+        help_text='Only with "facets": true: counts per "format" and "tag".',
+    )
+
+
+class BatchSearchResponseSerializer(serializers.Serializer[None]):
+    results = SearchPageSerializer(many=True)
+
+
+class ResultsSerializer(serializers.Serializer[None]):
+    results = SearchResultSerializer(many=True)
+
+
+class DuplicateGroupsSerializer(serializers.Serializer[None]):
+    count = serializers.IntegerField()
+    groups = serializers.ListField(child=SearchResultSerializer(many=True))
+
+
+class LabelScoreSerializer(serializers.Serializer[None]):
+    label = serializers.CharField()  # type: ignore[assignment]
+    score = serializers.FloatField(help_text="Probability; the scores sum to 1.")
+
+
+class ClassifyResponseSerializer(serializers.Serializer[None]):
+    results = LabelScoreSerializer(many=True)
+
+
+class ModerationQueueSerializer(serializers.Serializer[None]):
+    count = serializers.IntegerField()
+    results = ImageSerializer(many=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
@@ -12,12 +13,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clipsite.errors import ApplicationError
+from clipsite.schema import errors
+from gallery.api.serializers import ImageSerializer
 from gallery.validation import inspect_image, read_upload
 from search.api.serializers import (
+    BatchSearchResponseSerializer,
     BatchSearchSerializer,
+    ClassifyResponseSerializer,
     ClassifySerializer,
+    DuplicateGroupsSerializer,
     ImageSearchSerializer,
+    ModerationQueueSerializer,
     ReviewSerializer,
+    SearchPageSerializer,
     SearchResultSerializer,
     SearchSerializer,
 )
@@ -34,6 +42,11 @@ class SearchApi(APIView):
     throttle_classes = [UserScopedThrottle]
     throttle_scope = "search"
 
+    @extend_schema(
+        request=SearchSerializer,
+        responses={200: SearchPageSerializer, **errors(400, 401, 429, 503)},
+        summary="Search by text, example images and negatives",
+    )
     def post(self, request: Request) -> Response:
         form = SearchSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -47,6 +60,11 @@ class ImageSearchApi(APIView):
     throttle_classes = [UserScopedThrottle]
     throttle_scope = "search"
 
+    @extend_schema(
+        request={"multipart/form-data": ImageSearchSerializer},
+        responses={200: SearchPageSerializer, **errors(400, 401, 429, 503)},
+        summary="Search by an uploaded image, optionally with text",
+    )
     def post(self, request: Request) -> Response:
         form = ImageSearchSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -65,6 +83,11 @@ class BatchSearchApi(APIView):
         searches = request.data.get("searches") if isinstance(request.data, dict) else None
         return len(searches) if isinstance(searches, list) else 1
 
+    @extend_schema(
+        request=BatchSearchSerializer,
+        responses={200: BatchSearchResponseSerializer, **errors(400, 401, 429, 503)},
+        summary="Up to 32 searches in one request",
+    )
     def post(self, request: Request) -> Response:
         form = BatchSearchSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -85,6 +108,11 @@ class ClassifyApi(APIView):
     throttle_classes = [UserScopedThrottle]
     throttle_scope = "search"
 
+    @extend_schema(
+        request={"application/json": ClassifySerializer, "multipart/form-data": ClassifySerializer},
+        responses={200: ClassifyResponseSerializer, **errors(400, 401, 429, 503)},
+        summary="Zero-shot classification of one image",
+    )
     def post(self, request: Request) -> Response:
         form = ClassifySerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -102,6 +130,10 @@ class DuplicateGroupsApi(APIView):
     throttle_classes = [UserScopedThrottle]
     throttle_scope = "search"
 
+    @extend_schema(
+        responses={200: DuplicateGroupsSerializer, **errors(401, 429, 503)},
+        summary="Near-duplicate groups in your library",
+    )
     def get(self, request: Request) -> Response:
         groups = duplicate_groups(user=request.user)
         return Response(
@@ -136,8 +168,8 @@ class ModerationQueueApi(APIView):
 
     permission_classes = [IsAdminUser]
 
+    @extend_schema(responses={200: ModerationQueueSerializer, **errors(401, 403)})
     def get(self, request: Request) -> Response:
-        from gallery.api.serializers import ImageSerializer
         from gallery.models import Image
 
         queue = Image.objects.awaiting_review().order_by("uploaded_at")[:200]
@@ -153,8 +185,10 @@ class ModerationReviewApi(APIView):
     permission_classes = [IsAdminUser]
     parser_classes = [JSONParser]
 
+    @extend_schema(
+        request=ReviewSerializer, responses={200: ImageSerializer, **errors(400, 401, 403, 404)}
+    )
     def post(self, request: Request, pk: str) -> Response:
-        from gallery.api.serializers import ImageSerializer
         from gallery.models import Image
 
         form = ReviewSerializer(data=request.data)
