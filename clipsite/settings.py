@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "clipsite.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -164,6 +165,10 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
 }
+
+# GET /metrics (Prometheus): from these addresses, or with "Authorization: Bearer <token>".
+METRICS_ALLOWED_IPS = config.env_list(env, "METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_TOKEN = env.get("METRICS_TOKEN", "")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "CLIP Search API",

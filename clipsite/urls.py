@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from clipsite import health
 from clipsite.apikeys import ApiKeyListApi, ApiKeyRevokeApi
 from clipsite.auth import LoginApi, LogoutApi, RefreshApi
+from clipsite.metrics import metrics_view
 from gallery import views as pages
 
 api_patterns: list[URLPattern | URLResolver] = [
@@ -25,6 +26,7 @@ urlpatterns = [
     path("api/", include((api_patterns, "api"))),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/login/", pages.LoginPage.as_view(), name="login"),
     path("accounts/signup/", pages.signup, name="signup"),

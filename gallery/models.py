@@ -131,11 +131,17 @@ class Image(models.Model):
         self.error = ""
         self.indexed_at = timezone.now()
         self.save(update_fields=["status", "model_id", "error", "indexed_at"])
+        from clipsite.metrics import IMAGES_INDEXED
+
+        IMAGES_INDEXED.inc()
 
     def mark_failed(self, *, error: str) -> None:
         self.status = Image.Status.FAILED
         self.error = error[:2000]
         self.save(update_fields=["status", "error"])
+        from clipsite.metrics import INDEX_FAILURES
+
+        INDEX_FAILURES.inc()
 
     def mark_pending(self) -> None:
         self.status = Image.Status.PENDING

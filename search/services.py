@@ -23,6 +23,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core import signing
 
 from clipsite.errors import ApplicationError
+from clipsite.metrics import SEARCH_STAGE_SECONDS, timed
 from gallery.models import Image
 from search.filters import parse_filter
 from search.moderation import query_check
@@ -122,15 +123,18 @@ def search_batch(*, user: User, requests: Sequence[SearchRequest]) -> list[Searc
     requests = [_with_cursor(r) for r in requests]
     positives = [t.text for r in requests for t in r.texts]
     texts = positives + [n for r in requests for n in r.negative_texts]
-    encoded = text_vectors(encoder, texts) if texts else np.zeros((0, encoder.dim))
+    with timed(SEARCH_STAGE_SECONDS, stage="encode"):
+        encoded = text_vectors(encoder, texts) if texts else np.zeros((0, encoder.dim))
     query_check(encoder=encoder, texts=positives, vectors=encoded[: len(positives)])
     vectors = dict(zip(texts, encoded, strict=True))
     prepared = [_prepare(user, encoder, r, vectors) for r in requests]
     store = get_store()
-    hit_lists = store.query_batch(encoder.collection_name, [p.query for p in prepared])
+    with timed(SEARCH_STAGE_SECONDS, stage="vector_query"):
+        hit_lists = store.query_batch(encoder.collection_name, [p.query for p in prepared])
     pages = []
     for item, hits in zip(prepared, hit_lists, strict=True):
-        page = _page(user, item, hits)
+        with timed(SEARCH_STAGE_SECONDS, stage="hydrate"):
+            page = _page(user, item, hits)
         if item.request.facets:
             window = replace(
                 item.query, limit=settings.SEARCH_FACET_WINDOW, offset=0, with_payload=True

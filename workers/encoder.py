@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,12 @@ class ClipEncoder:
     def _run(self, method: str, inputs: dict[str, Any]) -> np.ndarray:
         import torch
 
+        from clipsite.metrics import ENCODER_BATCH
+
+        first = next(iter(inputs.values()))
+        ENCODER_BATCH.labels("image" if method == "get_image_features" else "text").observe(
+            len(first)
+        )
         tensors = {k: v.to(self.device) for k, v in inputs.items()}
         with self._lock, torch.inference_mode():
             output = getattr(self.model, method)(**tensors)
@@ -121,8 +128,12 @@ def get_encoder(model_name: str | None = None) -> ClipEncoder:
         with _encoder_lock:
             encoder = _encoders.get(name)
             if encoder is None:
+                from clipsite.metrics import MODEL_LOAD_SECONDS
+
                 logger.info("Loading CLIP model %s", name)
+                started = time.perf_counter()
                 encoder = ClipEncoder(name, device=settings.CLIP_DEVICE)
+                MODEL_LOAD_SECONDS.labels(encoder.model_id).set(time.perf_counter() - started)
                 _encoders[name] = encoder
     return encoder
 

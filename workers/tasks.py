@@ -9,6 +9,7 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 
+from clipsite.metrics import INDEX_SECONDS, timed
 from gallery.models import Image
 from workers.encoder import EncoderUnavailable
 from workers.indexing import image_index, stale_pending_images
@@ -42,7 +43,8 @@ def index_image_task(self: Task, image_id: str) -> None:  # type: ignore[type-ar
     image = Image.objects.select_related(None).filter(pk=image_id).first()
     if image is None:
         return
-    image_index(image=image)
+    with timed(INDEX_SECONDS):
+        image_index(image=image)
 
 
 @shared_task
