@@ -1,0 +1,1 @@
+"""The synthetic shapes world the demo CLIP model is trained and evaluated on."""
