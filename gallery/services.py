@@ -14,6 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from clipsite.errors import ApplicationError, ServiceUnavailable
+from clipsite.logcontext import task_headers
 from gallery.models import Image
 from gallery.validation import inspect_image, make_thumbnail, read_upload
 
@@ -162,7 +163,10 @@ def _enqueue_index(image: Image) -> None:
     image_id = str(image.id)
     # robust: a broker outage must not undo a committed upload; the periodic
     # sweep (`requeue_stale_task`) queues it again.
-    transaction.on_commit(lambda: index_image_task.delay(image_id), robust=True)
+    headers = task_headers()
+    transaction.on_commit(
+        lambda: index_image_task.apply_async(args=[image_id], headers=headers), robust=True
+    )
 
 
 def delete_stored_files(names: list[str]) -> None:

@@ -60,6 +60,9 @@ def image_index(*, image: Image) -> None:
     if current != image.visibility:
         store.set_payload([image.id], {"visibility": current})
     image.mark_indexed(model_id=encoder.model_id)
+    logger.info(
+        "Indexed image with %s (tags: %s)", encoder.model_id, ", ".join(image.tags) or "none"
+    )
 
 
 def load_picture(name: str) -> PILImage.Image:

@@ -50,12 +50,17 @@ def test_services_are_the_real_ones() -> None:
 
 
 def test_upload_is_indexed_by_a_worker_consuming_the_redis_queue(
-    celery_worker_in_process: None,
+    celery_worker_in_process: None, caplog: pytest.LogCaptureFixture
 ) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
     alice = api_client(make_user("alice"))
     data = image_bytes(picture((20, 120, 220), shape="square"))
 
-    response = alice.post("/api/images/", {"file": upload_file(data)}, format="multipart")
+    response = alice.post(
+        "/api/images/", {"file": upload_file(data)}, format="multipart", HTTP_X_REQUEST_ID="req-42"
+    )
 
     assert response.status_code == 201
     # The web request only queued the work; the worker does it.
@@ -66,6 +71,9 @@ def test_upload_is_indexed_by_a_worker_consuming_the_redis_queue(
         "/api/search/image/", {"file": upload_file(data), "top_k": 1}, format="multipart"
     ).json()["results"]
     assert found[0]["image"]["id"] == str(image.id)
+    # The request id travelled with the task to the worker's log lines.
+    indexed = [r for r in caplog.records if r.getMessage().startswith("Indexed image")]
+    assert [(r.request_id, r.image_id) for r in indexed] == [("req-42", str(image.id))]  # type: ignore[attr-defined]
 
 
 def test_readyz_sees_postgres_redis_cache_and_broker(db: Any) -> None:
