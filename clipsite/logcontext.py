@@ -53,7 +53,7 @@ def task_headers() -> dict[str, str]:
 
 
 def bind_task_context(task: Any, args: Any, kwargs: Any) -> None:
-    """Celery `task_prerun`: the request id from the task's headers, the image id from its arguments."""
+    """Celery `task_prerun`: the request id from the headers, the image id from the arguments."""
     # A worker exposes custom headers as request attributes; eager runs keep them in .headers.
     headers = getattr(task.request, "headers", None) or {}
     given = getattr(task.request, "request_id", None) or headers.get("request_id")

@@ -165,7 +165,7 @@ def _enqueue_index(image: Image) -> None:
     # sweep (`requeue_stale_task`) queues it again.
     headers = task_headers()
     transaction.on_commit(
-        lambda: index_image_task.apply_async(args=[image_id], headers=headers), robust=True
+        lambda: index_image_task.apply_async(args=(image_id,), headers=headers), robust=True
     )
 
 
