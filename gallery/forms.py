@@ -56,6 +56,11 @@ class VisibilityForm(forms.Form):
     visibility = forms.ChoiceField(label="Visibility", choices=Image.Visibility.choices)
 
 
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    reason = forms.CharField(label="Reason", max_length=500, required=False)
+
+
 def _format_choices() -> list[tuple[str, str]]:
     return [("", "Any format"), *((f, f) for f in settings.UPLOAD_ALLOWED_FORMATS)]
 

@@ -17,4 +17,6 @@ urlpatterns = [
     path("images/<uuid:pk>/reindex/", views.image_reindex_page, name="image-reindex"),
     path("images/<uuid:pk>/delete/", views.image_delete_page, name="image-delete"),
     path("staff/status/", views.staff_status, name="staff-status"),
+    path("staff/moderation/", views.moderation_queue, name="moderation"),
+    path("staff/moderation/<uuid:pk>/", views.moderation_review, name="moderation-review"),
 ]

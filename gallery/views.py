@@ -35,7 +35,7 @@ from rest_framework.throttling import BaseThrottle
 
 from clipsite.api import json_not_found, json_server_error
 from clipsite.errors import ApplicationError
-from gallery.forms import SearchForm, UploadForm, VisibilityForm
+from gallery.forms import ReviewForm, SearchForm, UploadForm, VisibilityForm
 from gallery.models import Image
 from gallery.services import image_create, image_delete, image_reindex, image_set_visibility
 from gallery.status import system_status
@@ -200,6 +200,43 @@ def staff_status(request: HttpRequest) -> HttpResponse:
     return render(
         request, "gallery/staff_status.html", {"status": system_status(), "nav": "status"}
     )
+
+
+@login_required
+def moderation_queue(request: HttpRequest) -> HttpResponse:
+    """Staff: flagged images, oldest first, each with approve and reject."""
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff review flagged images.")
+    queue = Image.objects.awaiting_review().select_related("owner").order_by("uploaded_at")
+    page = Paginator(queue, 24).get_page(request.GET.get("page"))
+    return render(request, "gallery/moderation.html", {"page": page, "nav": "moderation"})
+
+
+@login_required
+@require_POST
+def moderation_review(request: HttpRequest, pk: UUID) -> HttpResponse:
+    from search.moderation import image_review
+
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff review flagged images.")
+    image = get_object_or_404(Image, pk=pk)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose approve or reject.")
+        return redirect("gallery:moderation")
+    try:
+        image_review(
+            image=image,
+            decision=form.cleaned_data["decision"],
+            reviewer=request.user,  # type: ignore[arg-type]
+            reason=form.cleaned_data["reason"],
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        verb = "approved" if form.cleaned_data["decision"] == "approve" else "rejected"
+        messages.success(request, f"{image} was {verb}.")
+    return redirect("gallery:moderation")
 
 
 class LoginPage(LoginView):

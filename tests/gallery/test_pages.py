@@ -609,3 +609,34 @@ def test_unknown_page_is_an_html_404_and_api_stays_json(alice_page: Client) -> N
     assert page["Content-Type"].startswith("text/html")
     assert api.status_code == 404
     assert api.json()["error"]["code"] == "not_found"
+
+
+def test_staff_review_flagged_images_on_the_moderation_page(
+    add_image: Callable[..., Image], settings: Any, alice: AbstractBaseUser, bob_page: Client
+) -> None:
+    settings.MODERATION_CONCEPTS = {"anything at all": -1.0}
+    settings.MODERATION_QUERY_MARGIN = 10.0
+    flagged = add_image(alice, visibility="public")
+    staff = make_user("reviewer", is_staff=True)
+    page = Client()
+    page.force_login(staff)
+
+    queue = page.get("/staff/moderation/")
+    assert queue.status_code == 200
+    html = queue.content.decode()
+    assert f'data-review="{flagged.pk}"' in html
+    assert "anything at all" in html
+    assert csrf_token_in(html)
+    assert bob_page.get("/staff/moderation/").status_code == 403
+    assert bob_page.get(f"/images/{flagged.pk}/").status_code == 404
+
+    response = page.post(
+        f"/staff/moderation/{flagged.pk}/", {"decision": "approve", "reason": "a shape"}
+    )
+
+    assert response.status_code == 302
+    flagged.refresh_from_db()
+    assert flagged.moderation == "approved"
+    assert flagged.decisions.filter(decided_by=staff, reason="a shape").exists()
+    assert bob_page.get(f"/images/{flagged.pk}/").status_code == 200
+    assert "Nothing is waiting for review" in page.get("/staff/moderation/").content.decode()
