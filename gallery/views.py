@@ -228,7 +228,7 @@ def moderation_review(request: HttpRequest, pk: UUID) -> HttpResponse:
         image_review(
             image=image,
             decision=form.cleaned_data["decision"],
-            reviewer=request.user,  # type: ignore[arg-type]
+            reviewer=request.user,
             reason=form.cleaned_data["reason"],
         )
     except ApplicationError as exc:
