@@ -238,9 +238,9 @@ def _prepare(
         limit=request.limit + 1,
         offset=request.offset,
         filter=scope,
-        # A nearest query scores by cosine, so the store can apply the
-        # threshold; recommend scores are not cosines (see _scored).
-        score_threshold=None if recommend else request.min_score,
+        # Without negatives the store scores by cosine to the positive vector
+        # and can apply the threshold itself; otherwise _scored does.
+        score_threshold=None if negatives else request.min_score,
         with_vectors=True,
     )
     return _Prepared(request=request, positive=positive, query=query)
@@ -262,8 +262,12 @@ def _page(user: User, item: _Prepared, hits: list[Hit]) -> SearchPage:
 def _scored(item: _Prepared, hits: list[Hit]) -> list[tuple[UUID, float]]:
     """(id, cosine to the positive vector), keeping the store's order, above `min_score`."""
     scored = []
+    # A plain nearest query already scores by cosine to the positive vector;
+    # keep the store's number so it agrees with the store's own threshold.
+    plain = item.query.vector is not None and np.array_equal(item.query.vector, item.positive)
     for hit in hits:
-        score = float(hit.vector @ item.positive) if hit.vector is not None else hit.score
+        rescore = not plain and hit.vector is not None
+        score = float(hit.vector @ item.positive) if rescore else hit.score
         if item.request.min_score is None or score >= item.request.min_score:
             scored.append((hit.id, score))
     return scored
