@@ -225,6 +225,18 @@ def _prepare(
     if request.exclude_ids:
         scope = Filter(must=scope.must, must_not=(HasId(request.exclude_ids),))
     strategy = settings.SEARCH_NEGATIVE_STRATEGY
+    # Recommend scoring compares a candidate's similarity to the positive with
+    # its similarity to each negative. Image-image similarities run far higher
+    # than image-text ones (CLIP's modality gap), so when the two sides are of
+    # different kinds a negative could never win: subtract it instead.
+    positive_kinds = {"text"} if text_part is not None else set()
+    if image_part is not None:
+        positive_kinds.add("image")
+    negative_kinds = {"text"} if request.negative_texts else set()
+    if request.negative_image_ids:
+        negative_kinds.add("image")
+    if positive_kinds != negative_kinds:
+        strategy = "arithmetic"
     vector: np.ndarray | None = positive
     if negatives and strategy == "arithmetic":
         vector = _normalise(positive - settings.SEARCH_NEGATIVE_WEIGHT * np.mean(negatives, axis=0))

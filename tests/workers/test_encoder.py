@@ -9,22 +9,27 @@ from django.conf import settings
 from tests.factories import picture
 from workers.encoder import ClipEncoder, EncoderUnavailable, get_encoder
 
+MODELS = Path(__file__).resolve().parents[2] / "models"
 
-def test_shipped_tiny_clip_loads_through_from_pretrained() -> None:
-    encoder = get_encoder()
 
-    assert type(encoder.model).__name__ == "CLIPModel"
-    assert encoder.model_id == "clip-tiny-random"
-    assert encoder.collection_name == f"images-clip-tiny-random-{encoder.dim}"
-    assert encoder.processor.tokenizer("a photo of a cat")["input_ids"] == [
-        49406,
-        320,
-        1125,
-        539,
-        320,
-        2368,
-        49407,
-    ]
+def test_the_shipped_models_load_through_from_pretrained() -> None:
+    tiny = ClipEncoder(str(MODELS / "clip-tiny-random"))
+    demo = ClipEncoder(str(MODELS / "demo-clip-shapes"))
+
+    for encoder in (tiny, demo):
+        assert type(encoder.model).__name__ == "CLIPModel"
+    assert tiny.collection_name == f"images-clip-tiny-random-{tiny.dim}"
+    assert demo.model_id == "demo-clip-shapes"
+    # The real CLIP BPE: OpenAI's ids for this sentence.
+    ids = tiny.processor.tokenizer("a photo of a cat")["input_ids"]
+    assert ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+    # The demo model's BPE is reduced to its world's words, and still tokenises anything.
+    assert len(demo.processor.tokenizer) < 1000
+    assert demo.encode_texts(["an unknown word: zebra"]).shape == (1, demo.dim)
+
+
+def test_the_tests_use_the_demo_model() -> None:
+    assert get_encoder().model_id in {"demo-clip-shapes", Path(settings.CLIP_MODEL).name}
 
 
 def test_image_and_text_batches_are_unit_vectors() -> None:
@@ -105,7 +110,7 @@ def test_a_siglip_checkpoint_loads_by_changing_clip_model(tmp_path: Path) -> Non
     # sentencepiece is not installed here, so the tiny SigLIP borrows our CLIP tokenizer.
     SiglipProcessor(
         image_processor=SiglipImageProcessorPil(size={"height": 32, "width": 32}),
-        tokenizer=CLIPTokenizer.from_pretrained(settings.CLIP_MODEL),
+        tokenizer=CLIPTokenizer.from_pretrained(MODELS / "clip-tiny-random"),
     ).save_pretrained(tmp_path)
 
     encoder = ClipEncoder(str(tmp_path))

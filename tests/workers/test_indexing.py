@@ -125,15 +125,14 @@ def test_index_folder_fails_early_when_the_model_cannot_load(
 ) -> None:
     from workers import encoder
 
+    configured = settings.CLIP_MODEL
     settings.CLIP_MODEL = str(tmp_path / "missing-model")
     encoder.reset_encoder()
     try:
         with pytest.raises(CommandError, match="CLIP_MODEL="):
             call_command("index_folder", str(tmp_path))
     finally:
-        settings.CLIP_MODEL = str(
-            Path(__file__).resolve().parents[2] / "models" / "clip-tiny-random"
-        )
+        settings.CLIP_MODEL = configured
         encoder.reset_encoder()
 
 
