@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,3 +86,17 @@ def import_one(
         summary.failed += 1
         summary.reasons["index_failed"] += 1
         summary.failures.append((str(path), image.error))
+
+
+@contextmanager
+def quiet_task_logs() -> Iterator[None]:
+    """Per-image INFO lines would scroll a progress bar away; warnings still show."""
+    loggers = [logging.getLogger(name) for name in ("celery.app.trace", "workers.indexing")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

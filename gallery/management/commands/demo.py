@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from gallery.demo.world import generate_scenes, write_labelled_folder
-from gallery.importing import ImportSummary, import_one
+from gallery.importing import ImportSummary, import_one, quiet_task_logs
 from gallery.models import Image
 from workers.encoder import EncoderUnavailable, get_encoder
 
@@ -43,7 +43,8 @@ class Command(BaseCommand):
 
         summary = ImportSummary()
         files = sorted(p for p in folder.iterdir() if p.suffix in {".png", ".jpg"})
-        with tqdm(files, unit="img", desc="Indexing demo gallery", file=self.stderr._out) as bar:
+        progress = tqdm(files, unit="img", desc="Indexing demo gallery", file=self.stderr._out)
+        with quiet_task_logs(), progress as bar:
             for path in bar:
                 import_one(
                     owner=user, path=path, visibility=Image.Visibility.PUBLIC, summary=summary

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from gallery.importing import ImportSummary, import_one, iter_image_files
+from gallery.importing import ImportSummary, import_one, iter_image_files, quiet_task_logs
 from gallery.models import Image
 from workers.encoder import EncoderUnavailable, get_encoder
 
@@ -40,9 +40,11 @@ class Command(BaseCommand):
                 raise CommandError(exc.message) from exc
 
         summary = ImportSummary()
-        with tqdm(
-            iter_image_files(path), unit="img", desc="Importing", file=self.stderr._out
-        ) as bar:
+        files = iter_image_files(path)
+        with (
+            quiet_task_logs(),
+            tqdm(files, unit="img", desc="Importing", file=self.stderr._out) as bar,
+        ):
             for file_path in bar:
                 import_one(owner=user, path=file_path, visibility=visibility, summary=summary)
                 bar.set_postfix(ok=summary.imported, skipped=summary.skipped, failed=summary.failed)
