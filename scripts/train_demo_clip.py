@@ -19,9 +19,14 @@ Recipe (each part answers something a plain CLIP run got wrong here):
   instead of a false negative (``world.caption_matches``).
 * Half of each batch comes in same-colour groups, and every batch also carries
   one prompt per shape, colour and size ("a photo of a star.", "something red")
-  scored against every image: colour alone can then no longer explain the
-  batch, which is the shortcut that stalled shape learning.
-* A short curriculum starts with large objects on plain backgrounds.
+  scored against every image, so shape is trained directly and colour alone
+  can no longer explain the batch.
+* A curriculum: for the first 8% of steps every image is one upright,
+  undistorted, large, centred object on a plain background at 64x64 without
+  JPEG; rotation, stretch, aspect ratio, resolution, position, size,
+  background, compression and second objects then grow to the full world by
+  45%.  Without it the ViT stayed near chance on shape for thousands of steps;
+  on canonical shapes alone it learns them in about a hundred.
 
 Deterministic for a given ``--seed`` and ``--steps`` (one thread, one worker,
 data seeded per batch); ``--minutes`` only caps the run.  A checkpoint is
@@ -29,7 +34,7 @@ written to ``--out`` every ``--save-minutes`` so an interrupted run leaves a
 usable model.  At the end the saved directory is reloaded through
 AutoModel/AutoProcessor and evaluated on held-out scenes from both renderers.
 
-    python scripts/train_demo_clip.py --out models/demo-clip-shapes --steps 6000
+    python scripts/train_demo_clip.py --out models/demo-clip-shapes --steps 3800
 """
 
 from __future__ import annotations
@@ -224,9 +229,9 @@ def to_pixels(image: Image.Image, size: int) -> np.ndarray:
     return normalised.transpose(2, 0, 1)
 
 
-def degrade(image: Image.Image, rng: random.Random) -> Image.Image:
+def degrade(image: Image.Image, rng: random.Random, probability: float) -> Image.Image:
     """Sometimes JPEG-compress (quality 25-95), as uploaded photos are."""
-    if rng.random() < 0.35:
+    if rng.random() < probability:
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, "JPEG", quality=rng.randint(25, 95))
         buffer.seek(0)
@@ -234,19 +239,28 @@ def degrade(image: Image.Image, rng: random.Random) -> Image.Image:
     return image
 
 
-def curriculum_scene(rng: random.Random, progress: float, colour: str | None) -> world.Scene:
-    """Large single objects on plain backgrounds first; the full world from 30% on.
+def difficulty(progress: float) -> float:
+    """0 for the first 8% of training, rising linearly to 1 (the full world) at 45%."""
+    return max(0.0, min(1.0, (progress - 0.08) / 0.37))
 
-    Easy scenes make shape the only thing left to learn once colour is learnt,
-    which gets the vision tower past the colour shortcut sooner.
+
+def curriculum_scene(rng: random.Random, progress: float, colour: str | None) -> world.Scene:
+    """Upright, undistorted, large, centred single objects on plain backgrounds first.
+
+    A ViT learns the six canonical outlines within a hundred steps, yet stays
+    near chance for thousands of steps when rotation, stretch, aspect ratio,
+    position and background all vary from the start; growing the variation
+    from the canonical case lets it build on what it already sees.
     """
-    easy = max(0.0, min(1.0, (0.3 - progress) / 0.18))  # 1 until 12%, 0 from 30%
-    n_objects = 1 if rng.random() < 0.5 + 0.5 * easy else None
-    size = "large" if rng.random() < 0.85 * easy else None
-    background = rng.choice(("light", "dark")) if rng.random() < 0.9 * easy else None
+    hard = difficulty(progress)
+    easy = 1.0 - hard
+    n_objects = 1 if rng.random() < 1.0 - 0.5 * hard else None
+    size = "large" if rng.random() < easy else None
+    position = "center" if n_objects == 1 and rng.random() < easy else None
+    background = rng.choice(("light", "dark")) if rng.random() < easy else None
     return world.sample_scene(
-        rng, n_objects, colour=colour, size=size, background=background,
-        two_object_probability=0.5,
+        rng, n_objects, colour=colour, size=size, position=position, background=background,
+        two_object_probability=0.5, jitter=hard,
     )  # fmt: skip
 
 
@@ -282,9 +296,11 @@ class BatchStream(IterableDataset):
         scenes = scenes[: self.batch_size]
         captions = [world.describe_scene(scene, rng) for scene in scenes]
         pixels = []
+        hard = difficulty(progress)
+        low, high, max_aspect = round(64 - 28 * hard), round(64 + 64 * hard), 1.0 + hard / 3
         for scene in scenes:
-            width, height = world.random_image_size(rng, 36, 128)
-            image = degrade(world.render_pil(scene, width, height, rng), rng)
+            width, height = world.random_image_size(rng, low, high, max_aspect)
+            image = degrade(world.render_pil(scene, width, height, rng), rng, 0.35 * hard)
             pixels.append(to_pixels(image, self.image_size))
         match = [[world.caption_matches(c, s) for c in captions] for s in scenes]
         texts = [caption.text for caption in captions]
@@ -528,14 +544,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=root / "models" / "clip-tiny-random",
         help="directory with the full OpenAI CLIP vocab.json + merges.txt",
     )
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--steps", type=int, default=3800)
     parser.add_argument("--minutes", type=float, default=None, help="stop early after this long")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, choices=(0, 1))
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=8e-4)
-    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--patch-size", type=int, default=8)

@@ -189,6 +189,7 @@ def _sample_object(
     size: str | None,
     position: str | None,
     max_scale: float = 1.0,
+    jitter: float = 1.0,
 ) -> SceneObject:
     """Draw one object's names, then its continuous values around those names."""
     shape = shape or rng.choice(SHAPES)
@@ -209,8 +210,8 @@ def _sample_object(
         x=x,
         y=y,
         scale=scale,
-        rotation=rng.uniform(-25.0, 25.0),
-        stretch=rng.uniform(0.88, 1.12),
+        rotation=rng.uniform(-25.0, 25.0) * jitter,
+        stretch=1.0 + rng.uniform(-0.12, 0.12) * jitter,
         tint=(rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1)),
     )
 
@@ -225,11 +226,14 @@ def sample_scene(
     position: str | None = None,
     background: str | None = None,
     two_object_probability: float = 0.3,
+    jitter: float = 1.0,
 ) -> Scene:
     """Sample a random scene; the keyword names pin the first object's attributes.
 
     Two objects get positions that do not collide (left/right, top/bottom, ...)
-    and are capped in scale so that both stay visible.
+    and are capped in scale so that both stay visible.  ``jitter`` scales the
+    rotation and stretch (0 draws upright, undistorted shapes: a training
+    curriculum starts there); it does not change which random numbers are drawn.
     """
     if n_objects is None:
         n_objects = 2 if rng.random() < two_object_probability else 1
@@ -237,19 +241,23 @@ def sample_scene(
         raise ValueError("scenes hold one or two objects")
     background = background or rng.choice(BACKGROUNDS)
     if n_objects == 1:
-        obj = _sample_object(rng, shape=shape, colour=colour, size=size, position=position)
+        obj = _sample_object(
+            rng, shape=shape, colour=colour, size=size, position=position, jitter=jitter
+        )
         return Scene(objects=(obj,), background=background)
     layouts = [lay for lay in _TWO_OBJECT_LAYOUTS if position in (None, lay[0], lay[1])]
+    if not layouts:
+        raise ValueError(f"two-object scenes use left/right or top/bottom, not {position!r}")
     layout = list(rng.choice(layouts))
     if position is not None and layout[0] != position:
         layout.reverse()
     elif position is None:
         rng.shuffle(layout)
     first = _sample_object(
-        rng, shape=shape, colour=colour, size=size, position=layout[0], max_scale=0.4
+        rng, shape=shape, colour=colour, size=size, position=layout[0], max_scale=0.4, jitter=jitter
     )
     second = _sample_object(
-        rng, shape=None, colour=None, size=None, position=layout[1], max_scale=0.4
+        rng, shape=None, colour=None, size=None, position=layout[1], max_scale=0.4, jitter=jitter
     )
     return Scene(objects=(first, second), background=background)
 
@@ -394,10 +402,16 @@ def vocabulary_words() -> set[str]:
 # ------------------------------------------------------------------ shared geometry
 
 
-def random_image_size(rng: random.Random, low: int = 48, high: int = 256) -> tuple[int, int]:
-    """A varied resolution and aspect ratio (3:5 to 5:3), as real galleries have."""
+def random_image_size(
+    rng: random.Random, low: int = 48, high: int = 256, max_aspect: float = 4 / 3
+) -> tuple[int, int]:
+    """A varied resolution and aspect ratio (3:4 to 4:3 by default), as galleries have.
+
+    Models that squash images to a square see shapes distorted by the aspect
+    ratio, so it is kept moderate.
+    """
     short = rng.randint(low, high)
-    aspect = math.exp(rng.uniform(math.log(0.6), math.log(1.67)))
+    aspect = math.exp(rng.uniform(-math.log(max_aspect), math.log(max_aspect)))
     long_side = min(round(short * max(aspect, 1 / aspect)), 2 * high)
     return (long_side, short) if aspect >= 1 else (short, long_side)
 

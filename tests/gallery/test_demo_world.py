@@ -99,3 +99,20 @@ def test_read_labelled_folder_reports_bad_lines(tmp_path) -> None:  # type: igno
     (tmp_path / "labels.jsonl").write_text('{"file": "a.png", "caption": "x"}\n{"file": 1}\n')
     with pytest.raises(ValueError, match="line 2"):
         world.read_labelled_folder(tmp_path)
+
+
+def test_jitter_zero_draws_upright_undistorted_shapes() -> None:
+    upright = world.sample_scene(random.Random(5), 2, jitter=0.0)
+    jittered = world.sample_scene(random.Random(5), 2)
+    for still, moved in zip(upright.objects, jittered.objects, strict=True):
+        assert still.rotation == 0.0
+        assert still.stretch == 1.0
+        assert (still.shape, still.colour, still.x) == (moved.shape, moved.colour, moved.x)
+
+
+def test_random_image_size_respects_aspect_limit() -> None:
+    rng = random.Random(0)
+    for _ in range(200):
+        width, height = world.random_image_size(rng, 40, 120, max_aspect=1.25)
+        assert 40 <= min(width, height) <= 120
+        assert max(width, height) / min(width, height) <= 1.25 + 0.03

@@ -104,11 +104,15 @@ def test_search_by_image_finds_the_same_scene_in_another_rendering(
 
 
 def test_a_negative_term_pushes_its_concept_down(alice_api: Any, gallery: Any) -> None:
-    plain = [gallery[i] for i in _search(alice_api, query="red", limit=4)]
-    steered = [gallery[i] for i in _search(alice_api, query="red", negative=["large"], limit=2)]
+    plain = [gallery[i] for i in _search(alice_api, query="circle", limit=8)]
+    steered = [gallery[i] for i in _search(alice_api, query="circle", negative=["red"], limit=8)]
 
-    assert {g["size"] for g in plain} == {"small", "large"}
-    assert [(g["colour"], g["size"]) for g in steered] == [("red", "small")] * 2
+    def first_red(results: list[dict[str, Any]]) -> int:
+        return next((n for n, g in enumerate(results) if g["colour"] == "red"), len(results))
+
+    assert first_red(steered) > first_red(plain)
+    assert all(g["colour"] != "red" for g in steered[:3])
+    assert sum(g["shape"] == "circle" for g in steered[:3]) >= 2
 
 
 def test_text_weight_moves_results_between_text_and_image(alice_api: Any, gallery: Any) -> None:
@@ -126,7 +130,6 @@ def test_near_duplicates_find_a_re_encoded_copy(
 ) -> None:
     from PIL import Image as PILImage
 
-    settings.DUPLICATE_THRESHOLD = 0.995  # the demo world's scenes are much alike
     original_id = next(iter(gallery))
     original = alice_api.get(f"/api/images/{original_id}/file/")
     picture = PILImage.open(io.BytesIO(b"".join(original.streaming_content))).convert("RGB")
