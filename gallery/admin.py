@@ -36,6 +36,15 @@ class ModerationDecisionInline(admin.TabularInline[ModerationDecision, Image]):
         return False
 
 
+IMAGE_FIELD_GROUPS: list[tuple[str | None, list[str]]] = [
+    (None, ["large_preview", "original_filename", "owner", "visibility"]),
+    ("Moderation", ["moderation", "moderation_reason"]),
+    ("Indexing", ["status", "error", "model_id", "indexed_at", "tags"]),
+    ("File", ["id", "sha256", "format", "dimensions", "mode", "size", "file", "thumbnail"]),
+    ("Dates", ["taken_at", "uploaded_at"]),
+]
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin[Image]):
     list_display = [
@@ -62,48 +71,10 @@ class ImageAdmin(admin.ModelAdmin[Image]):
     list_per_page = 50
     actions = ["approve", "reject", "reindex", "make_private"]
     inlines = [ModerationDecisionInline]
-    fieldsets = [
-        (None, {"fields": ["large_preview", "original_filename", "owner", "visibility"]}),
-        ("Moderation", {"fields": ["moderation", "moderation_reason"]}),
-        ("Indexing", {"fields": ["status", "error", "model_id", "indexed_at", "tags"]}),
-        (
-            "File",
-            {
-                "fields": [
-                    "id",
-                    "sha256",
-                    "format",
-                    "dimensions",
-                    "mode",
-                    "size",
-                    "file",
-                    "thumbnail",
-                ]
-            },
-        ),
-        ("Dates", {"fields": ["taken_at", "uploaded_at"]}),
-    ]
+    fieldsets = [(title, {"fields": tuple(names)}) for title, names in IMAGE_FIELD_GROUPS]
+    # Everything shown is computed or changed through services (actions), except the name.
     readonly_fields = [
-        "large_preview",
-        "owner",
-        "visibility",
-        "moderation",
-        "moderation_reason",
-        "status",
-        "error",
-        "model_id",
-        "indexed_at",
-        "tags",
-        "id",
-        "sha256",
-        "format",
-        "dimensions",
-        "mode",
-        "size",
-        "file",
-        "thumbnail",
-        "taken_at",
-        "uploaded_at",
+        name for _, names in IMAGE_FIELD_GROUPS for name in names if name != "original_filename"
     ]
 
     class Media:
