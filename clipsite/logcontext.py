@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -53,13 +54,33 @@ def task_headers() -> dict[str, str]:
 
 
 def bind_task_context(task: Any, args: Any, kwargs: Any) -> None:
-    """Celery `task_prerun`: the request id from the headers, the image id from the arguments."""
+    """Celery `task_prerun`: the request id from the headers, the image id from the arguments.
+
+    A batch task (celery-batches) gets a list of requests; each image's ids
+    are bound around its own work instead (`image_log_context`).
+    """
+    if args and isinstance(args[0], list):
+        request_id.set(request_id.get() or task.request.id or "")
+        return
     # A worker exposes custom headers as request attributes; eager runs keep them in .headers.
     headers = getattr(task.request, "headers", None) or {}
     given = getattr(task.request, "request_id", None) or headers.get("request_id")
     request_id.set(given or task.request.id or "")
     first = kwargs.get("image_id") if kwargs else None
     image_id.set(str(first or (args[0] if args else "")))
+
+
+@contextmanager
+def image_log_context(image: Any, request: str | None = None) -> Iterator[None]:
+    """Log lines inside carry `image`'s id (and `request`, the id of the request that queued it)."""
+    image_token = image_id.set(str(image.pk))
+    request_token = request_id.set(request) if request else None
+    try:
+        yield
+    finally:
+        image_id.reset(image_token)
+        if request_token is not None:
+            request_id.reset(request_token)
 
 
 def clear_task_context(**kwargs: Any) -> None:

@@ -199,7 +199,10 @@ CELERY_TASK_IGNORE_RESULT = True
 # re-run harmless.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CONCURRENCY = config.env_int(env, "CELERY_WORKER_CONCURRENCY", 1, minimum=1)
+# Indexing messages are coalesced into batches in the worker (celery-batches),
+# which needs this many of them reserved at once; acks_late keeps them safe.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 64
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # How long a delivered but unacknowledged task waits before Redis hands it to
 # another worker (its worker died). Longer than the slowest task.
@@ -213,7 +216,15 @@ if not Path(CLIP_MODEL).is_absolute() and (BASE_DIR / CLIP_MODEL / "config.json"
     # A model shipped in the repo, named relative to it (models/...).
     CLIP_MODEL = str(BASE_DIR / CLIP_MODEL)
 CLIP_DEVICE = env.get("CLIP_DEVICE") or None  # None: CUDA when available, else CPU.
-CLIP_BATCH_SIZE = config.env_int(env, "CLIP_BATCH_SIZE", 32, minimum=1)
+# Images per forward; 0: 16 on a CPU, 128 on CUDA (workers.encoder.default_batch_size).
+CLIP_BATCH_SIZE = config.env_int(env, "CLIP_BATCH_SIZE", 0, minimum=0)
+# Image tower precision: auto (int8 on a CPU, fp16 on CUDA), fp32, bf16, int8, fp16.
+CLIP_PRECISION = env.get("CLIP_PRECISION") or "auto"
+# Torch threads per process; 0: the cores divided by CELERY_WORKER_CONCURRENCY.
+CLIP_THREADS = config.env_int(env, "CLIP_THREADS", 0, minimum=0)
+# Photos are decoded at the smallest JPEG scale with at least this many pixels
+# on the short side (the largest CLIP input, 336) and the thumbnail's long side.
+DECODE_SHORT_SIDE = config.env_int(env, "DECODE_SHORT_SIDE", 336, minimum=32)
 
 VECTOR_STORE = config.vector_store_config(env, DATA_DIR)
 
@@ -231,6 +242,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 THUMBNAIL_SIZE = config.env_int(env, "THUMBNAIL_SIZE", 384, minimum=32)
 
 INDEX_MAX_RETRIES = config.env_int(env, "INDEX_MAX_RETRIES", 5)
+# A worker coalesces queued indexing messages into one batch: up to this many,
+# waiting at most this long for more (workers.tasks.index_image_task).
+INDEX_COALESCE_MAX = config.env_int(env, "INDEX_COALESCE_MAX", 64, minimum=1)
+INDEX_COALESCE_SECONDS = config.env_float(env, "INDEX_COALESCE_SECONDS", 0.5)
+# Threads that decode and resize ahead of the model (workers.pipeline).
+INDEX_DECODE_THREADS = config.env_int(env, "INDEX_DECODE_THREADS", 1, minimum=1)
 
 # Logs: plain text by default; LOG_FORMAT=json (production) for one JSON
 # object per line. Both carry the request id and the image id.

@@ -12,9 +12,10 @@ from django.conf import settings
 from django.core.files import File
 from django.utils import timezone
 from PIL import Image as PILImage
-from PIL import ImageOps, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from clipsite.errors import ApplicationError
+from gallery.decoding import decode_reduced, oriented_size
 
 EXIF_IFD = 0x8769
 EXIF_DATETIME_ORIGINAL = 0x9003
@@ -68,11 +69,14 @@ def read_upload(upload: File, *, max_bytes: int | None = None) -> bytes:
 
 
 def inspect_image(data: bytes) -> InspectedImage:
-    """Identify, bound and fully decode `data`; raise `InvalidImage` with a specific code.
+    """Identify, bound and decode `data`; raise `InvalidImage` with a specific code.
 
     The format comes from the content, never from a file name or content type.
-    The pixel count is checked from the header before the full decode, so a
-    decompression bomb is refused without allocating its pixels.
+    The pixel count is checked from the header before decoding, so a
+    decompression bomb is refused without allocating its pixels.  Every byte
+    is decoded (a truncated or damaged file is refused), but a JPEG only at the
+    scale the thumbnail and the model need (`gallery.decoding`): `image` is
+    that reduced picture, and `width`/`height` are the original's.
     """
     if not data:
         raise InvalidImage("empty_file", "The file is empty.")
@@ -113,22 +117,23 @@ def inspect_image(data: bytes) -> InspectedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            probe.load()  # GIF: the first frame only.
             taken_at = _taken_at(probe)
-            oriented = ImageOps.exif_transpose(probe)
+            width, height = oriented_size(probe)
+            mode = probe.mode
+            rgb = decode_reduced(  # GIF: the first frame only.
+                probe, short_side=settings.DECODE_SHORT_SIDE, long_side=settings.THUMBNAIL_SIZE
+            )
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
         raise _too_many_pixels() from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidImage("corrupt_image", f"The image is truncated or damaged: {exc}") from None
 
-    mode = probe.mode
-    rgb = oriented.convert("RGB")
     return InspectedImage(
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
         format=image_format,
-        width=rgb.width,
-        height=rgb.height,
+        width=width,
+        height=height,
         mode=mode,
         taken_at=taken_at,
         image=rgb,

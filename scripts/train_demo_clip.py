@@ -300,7 +300,8 @@ class BatchStream(IterableDataset):
         low, high, max_aspect = round(64 - 28 * hard), round(64 + 64 * hard), 1.0 + hard / 3
         for scene in scenes:
             width, height = world.random_image_size(rng, low, high, max_aspect)
-            image = degrade(world.render_pil(scene, width, height, rng), rng, 0.35 * hard)
+            image = world.render_pil(scene, width, height, rng, variation=hard)
+            image = degrade(image, rng, 0.35 * hard)
             pixels.append(to_pixels(image, self.image_size))
         match = [[world.caption_matches(c, s) for c in captions] for s in scenes]
         texts = [caption.text for caption in captions]

@@ -3,48 +3,66 @@
 from __future__ import annotations
 
 import logging
+import random
 from datetime import timedelta
-from typing import Any
 
-from celery import Task, shared_task
+from celery import shared_task
+from celery_batches import Batches, SimpleRequest
 from django.conf import settings
 
 from clipsite.metrics import INDEX_SECONDS, timed
-from gallery.models import Image
-from workers.encoder import EncoderUnavailable
-from workers.indexing import image_index, stale_pending_images
+from workers.indexing import images_index_by_id, stale_pending_images
 from workers.reconcile import reconcile
-from workers.vectorstore import VectorStoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 
-class IndexTask(Task):  # type: ignore[type-arg,unused-ignore]
-    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        """Out of retries, or an unexpected error: the image shows as failed, with why."""
-        image_id = kwargs.get("image_id") or (args[0] if args else "")
-        image = Image.objects.filter(pk=str(image_id)).first()
-        if image is not None:
-            image.mark_failed(error=f"{type(exc).__name__}: {exc}")
-
-
 @shared_task(
-    bind=True,
-    base=IndexTask,
+    base=Batches,
     acks_late=True,
-    autoretry_for=(EncoderUnavailable, VectorStoreUnavailable),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=settings.INDEX_MAX_RETRIES,
+    flush_every=settings.INDEX_COALESCE_MAX,
+    flush_interval=settings.INDEX_COALESCE_SECONDS,
 )
-def index_image_task(self: Task, image_id: str) -> None:  # type: ignore[type-arg,unused-ignore]
-    """Encode and store one image. Exits quietly if the row is gone."""
-    image = Image.objects.select_related(None).filter(pk=image_id).first()
-    if image is None:
-        return
+def index_image_task(requests: list[SimpleRequest]) -> None:
+    """Encode and store the images of every queued message in one batch.
+
+    Each message names one image (`index_image_task.delay(image_id)`); the
+    worker coalesces those queued within `INDEX_COALESCE_SECONDS`, up to
+    `INDEX_COALESCE_MAX`, so a GPU sees full batches.  Messages are
+    acknowledged after the batch (acks_late).  An image whose batch hit an
+    outage is queued again on its own with exponential backoff, and marked
+    failed with the reason after `INDEX_MAX_RETRIES` tries.
+    """
+    attempts: dict[str, int] = {}
+    request_ids: dict[str, str] = {}
+    for request in requests:
+        image_id = str(request.kwargs.get("image_id") or (request.args[0] if request.args else ""))
+        attempts[image_id] = int(request.kwargs.get("attempt", 0))
+        origin = (request.request_dict or {}).get("request_id")
+        if origin:
+            request_ids[image_id] = origin
     with timed(INDEX_SECONDS):
-        image_index(image=image)
+        retry = images_index_by_id(image_ids=list(attempts), request_ids=request_ids)
+    for image_id, error in retry.items():
+        attempt = attempts[image_id] + 1
+        if attempt > settings.INDEX_MAX_RETRIES:
+            from gallery.models import Image
+
+            image = Image.objects.filter(pk=image_id).first()
+            if image is not None:
+                image.mark_failed(error=f"{type(error).__name__}: {error}")
+            continue
+        logger.warning("Indexing %s failed (%s); retry %d", image_id, error, attempt)
+        index_image_task.apply_async(
+            kwargs={"image_id": image_id, "attempt": attempt},
+            countdown=_backoff(attempt),
+            headers={"request_id": request_ids[image_id]} if image_id in request_ids else {},
+        )
+
+
+def _backoff(attempt: int) -> float:
+    """5 s, 10 s, 20 s ... up to 10 minutes, with jitter so retries do not arrive together."""
+    return random.uniform(0.5, 1.0) * min(600.0, 5.0 * 2 ** (attempt - 1))
 
 
 @shared_task

@@ -452,30 +452,50 @@ def _pil_colour(obj: SceneObject) -> tuple[int, int, int]:
     return red, green, blue
 
 
-def _unit_polygon(shape: str) -> list[tuple[float, float]]:
-    """Outline of ``shape`` with radius about 1 around the origin, y pointing down."""
+def _unit_polygon(
+    shape: str, variation: float = 0.0, rng: random.Random | None = None
+) -> list[tuple[float, float]]:
+    """Outline of ``shape`` with radius about 1 around the origin, y pointing down.
+
+    ``variation`` (0 to 1, with ``rng``) moves the shape's proportions around
+    their canonical values (a star's inner radius, a cross's arm width, a
+    diamond's width), so a model trained on these outlines learns the shape and
+    not one drawing of it.
+    """
+
+    def vary(value: float, spread: float) -> float:
+        if rng is None or variation <= 0:
+            return value
+        return value + rng.uniform(-spread, spread) * variation
+
     if shape == "circle":
         return [(math.cos(t), math.sin(t)) for t in np.linspace(0, 2 * math.pi, 72, False)]
     if shape == "square":
-        return [(-0.85, -0.85), (0.85, -0.85), (0.85, 0.85), (-0.85, 0.85)]
+        half = vary(0.85, 0.08)
+        return [(-half, -half), (half, -half), (half, half), (-half, half)]
     if shape == "triangle":
         angles = (-90.0, 30.0, 150.0)
-        return [(math.cos(math.radians(a)), math.sin(math.radians(a)) + 0.2) for a in angles]
+        lift, spread = vary(0.2, 0.1), vary(1.0, 0.1)
+        return [
+            (spread * math.cos(math.radians(a)), math.sin(math.radians(a)) + lift) for a in angles
+        ]
     if shape == "star":
         points = []
+        inner = vary(0.42, 0.08)
         for i in range(10):
-            radius = 1.0 if i % 2 == 0 else 0.42
+            radius = 1.0 if i % 2 == 0 else inner
             angle = math.radians(-90 + 36 * i)
             points.append((radius * math.cos(angle), radius * math.sin(angle) + 0.08))
         return points
     if shape == "cross":
-        a, b = 0.3, 0.95
+        a, b = vary(0.3, 0.07), vary(0.95, 0.05)
         return [
             (-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a),
             (a, b), (-a, b), (-a, a), (-b, a), (-b, -a), (-a, -a),
         ]  # fmt: skip
     if shape == "diamond":
-        return [(0.0, -1.0), (0.62, 0.0), (0.0, 1.0), (-0.62, 0.0)]
+        width = vary(0.62, 0.1)
+        return [(0.0, -1.0), (width, 0.0), (0.0, 1.0), (-width, 0.0)]
     raise ValueError(f"unknown shape {shape!r}")
 
 
@@ -503,11 +523,14 @@ def _pil_background(background: str, size: tuple[int, int], rng: random.Random) 
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
-def render_pil(scene: Scene, width: int, height: int, rng: random.Random) -> Image.Image:
+def render_pil(
+    scene: Scene, width: int, height: int, rng: random.Random, *, variation: float = 0.0
+) -> Image.Image:
     """The training renderer: PIL polygons on a supersampled canvas, then downscaled.
 
     Supersampling (x2 to x4, chosen at random) is the antialiasing; a slight blur
-    sometimes follows, so edges are not always equally sharp.
+    sometimes follows, so edges are not always equally sharp.  ``variation``
+    varies each outline's proportions (see ``_unit_polygon``).
     """
     factor = rng.choice((2, 3, 4)) if max(width, height) <= 320 else 2
     big = (width * factor, height * factor)
@@ -517,7 +540,7 @@ def render_pil(scene: Scene, width: int, height: int, rng: random.Random) -> Ima
         cx, cy, radius = _object_frame(obj, *big)
         cos_t, sin_t = math.cos(math.radians(obj.rotation)), math.sin(math.radians(obj.rotation))
         points = []
-        for px, py in _unit_polygon(obj.shape):
+        for px, py in _unit_polygon(obj.shape, variation, rng):
             px *= obj.stretch
             py /= obj.stretch
             points.append(

@@ -46,14 +46,20 @@ def test_image_and_text_batches_are_unit_vectors() -> None:
     assert not np.allclose(images[0], images[1])
 
 
-def test_batch_encoding_matches_one_at_a_time() -> None:
-    encoder = get_encoder()
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_batch_encoding_matches_one_at_a_time(precision: str) -> None:
+    encoder = ClipEncoder(settings.CLIP_MODEL, device="cpu", precision=precision)
     pics = [picture((i * 40, 100, 200 - i * 40)) for i in range(4)]
 
     batched = encoder.encode_images(pics)
     single = np.stack([encoder.encode_images([p])[0] for p in pics])
 
-    np.testing.assert_allclose(batched, single, atol=1e-5)
+    if precision == "fp32":
+        np.testing.assert_allclose(batched, single, atol=1e-5)
+    else:
+        # Reduced precision rounds differently per batch shape (int8 scales
+        # activations over the whole batch), so a vector moves by a hair.
+        assert (batched * single).sum(axis=1).min() >= 0.999
 
 
 def test_text_padding_does_not_change_the_embedding() -> None:
