@@ -157,7 +157,7 @@ def main() -> None:
     print(f"device: {device_name}, torch {torch.__version__}")
     torch.backends.cuda.matmul.allow_tf32 = False
     batches = (1, 16, 64, 256) if args.quick else (1, 8, 32, 64, 128, 256, 512)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in ("demo", "B/32", "L/14"):
         model = build(name).cuda().eval()
         size = model.config.vision_config.image_size
