@@ -59,13 +59,12 @@ def bind_task_context(task: Any, args: Any, kwargs: Any) -> None:
     A batch task (celery-batches) gets a list of requests; each image's ids
     are bound around its own work instead (`image_log_context`).
     """
-    if args and isinstance(args[0], list):
-        request_id.set(request_id.get() or task.request.id or "")
-        return
     # A worker exposes custom headers as request attributes; eager runs keep them in .headers.
     headers = getattr(task.request, "headers", None) or {}
     given = getattr(task.request, "request_id", None) or headers.get("request_id")
     request_id.set(given or task.request.id or "")
+    if args and isinstance(args[0], list):
+        return
     first = kwargs.get("image_id") if kwargs else None
     image_id.set(str(first or (args[0] if args else "")))
 

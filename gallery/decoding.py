@@ -12,6 +12,7 @@ Pure PIL (no Django), so the benchmarks can run it anywhere.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import IO
 
 from PIL import Image as PILImage
@@ -40,7 +41,9 @@ def needed_size(width: int, height: int, *, short_side: int, long_side: int = 0)
     return max(1, math.ceil(width * factor)), max(1, math.ceil(height * factor))
 
 
-def open_reduced(source: str | IO[bytes], *, short_side: int, long_side: int = 0) -> PILImage.Image:
+def open_reduced(
+    source: str | Path | IO[bytes], *, short_side: int, long_side: int = 0
+) -> PILImage.Image:
     """Open and decode near the needed size (see `decode_reduced`)."""
     return decode_reduced(PILImage.open(source), short_side=short_side, long_side=long_side)
 

@@ -1,4 +1,4 @@
-"""Bulk import of a folder: walk it lazily, import each image, report what happened."""
+"""Bulk import of a folder: walk it lazily and report what happened (see workers.bulk)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from django.contrib.auth.models import AbstractBaseUser
-
-from clipsite.errors import ApplicationError
-from gallery.models import Image
-from gallery.services import DuplicateImage, image_import
 
 IMAGE_SUFFIXES = {
     ".jpg",
@@ -34,10 +28,24 @@ IMAGE_SUFFIXES = {
 class ImportSummary:
     imported: int = 0
     indexed: int = 0
+    resumed: int = 0
     skipped: int = 0
     failed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)
+
+    # Enough to show; a folder of 100k broken files must not fill memory.
+    KEEP_FAILURES = 100
+
+    @property
+    def processed(self) -> int:
+        return self.imported + self.skipped + self.failed
+
+    def fail(self, path: str, code: str, message: str) -> None:
+        self.failed += 1
+        self.reasons[code] += 1
+        if len(self.failures) < self.KEEP_FAILURES:
+            self.failures.append((path, message))
 
 
 def iter_image_files(root: Path) -> Iterator[Path]:
@@ -58,34 +66,9 @@ def iter_image_files(root: Path) -> Iterator[Path]:
                 yield Path(entry.path)
 
 
-def import_one(
-    *, owner: AbstractBaseUser, path: Path, visibility: str, summary: ImportSummary
-) -> None:
-    """Import one file into `summary`; bad files are counted, never fatal."""
-    try:
-        image = image_import(owner=owner, path=path, visibility=visibility)
-    except DuplicateImage:
-        summary.skipped += 1
-        summary.reasons["duplicate_image"] += 1
-        return
-    except ApplicationError as exc:
-        summary.failed += 1
-        summary.reasons[exc.code] += 1
-        summary.failures.append((str(path), exc.message))
-        return
-    except OSError as exc:
-        summary.failed += 1
-        summary.reasons["unreadable_file"] += 1
-        summary.failures.append((str(path), str(exc)))
-        return
-    summary.imported += 1
-    image.refresh_from_db(fields=["status", "error"])
-    if image.status == Image.Status.INDEXED:
-        summary.indexed += 1
-    elif image.status == Image.Status.FAILED:
-        summary.failed += 1
-        summary.reasons["index_failed"] += 1
-        summary.failures.append((str(path), image.error))
+def count_image_files(root: Path) -> int:
+    """How many files `iter_image_files` will yield (for a progress bar's total)."""
+    return sum(1 for _ in iter_image_files(root))
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from clipsite.errors import ApplicationError, ServiceUnavailable
 from clipsite.logcontext import task_headers
 from gallery.models import Image
-from gallery.validation import inspect_image, make_thumbnail, read_upload
+from gallery.validation import InspectedImage, inspect_image, make_thumbnail, read_upload
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,29 @@ def image_create(
     """
     data = read_upload(upload)
     inspected = inspect_image(data)
+    return image_record(
+        owner=owner,
+        inspected=inspected,
+        thumbnail=make_thumbnail(inspected.image, settings.THUMBNAIL_SIZE),
+        visibility=visibility,
+        filename=filename or getattr(upload, "name", "") or "",
+    )
+
+
+def image_record(
+    *,
+    owner: AbstractBaseUser,
+    inspected: InspectedImage,
+    thumbnail: bytes,
+    visibility: str = Image.Visibility.PRIVATE,
+    filename: str = "",
+    enqueue: bool = True,
+) -> Image:
+    """Store a validated image and its thumbnail and write its row, all or nothing.
+
+    With `enqueue` the row is queued for indexing after commit; a bulk import
+    that encodes in-process passes False and indexes the row itself.
+    """
     existing = Image.objects.filter(owner_id=owner.pk, sha256=inspected.sha256).first()
     if existing is not None:
         raise DuplicateImage(existing)
@@ -57,11 +80,9 @@ def image_create(
     prefix = f"{image_id.hex[:2]}/{image_id.hex}"
     stored: list[str] = []
     try:
-        original_name = _store(f"images/{prefix}.{inspected.extension}", data)
+        original_name = _store(f"images/{prefix}.{inspected.extension}", inspected.data)
         stored.append(original_name)
-        thumb_name = _store(
-            f"thumbnails/{prefix}.webp", make_thumbnail(inspected.image, settings.THUMBNAIL_SIZE)
-        )
+        thumb_name = _store(f"thumbnails/{prefix}.webp", thumbnail)
         stored.append(thumb_name)
         with transaction.atomic():
             image = Image.objects.create(
@@ -70,16 +91,17 @@ def image_create(
                 file=original_name,
                 thumbnail=thumb_name,
                 sha256=inspected.sha256,
-                original_filename=_clean_filename(filename or getattr(upload, "name", "") or ""),
+                original_filename=_clean_filename(filename),
                 format=inspected.format,
                 width=inspected.width,
                 height=inspected.height,
                 mode=inspected.mode,
-                size=len(data),
+                size=len(inspected.data),
                 taken_at=inspected.taken_at,
                 visibility=visibility,
             )
-            _enqueue_index(image)
+            if enqueue:
+                _enqueue_index(image)
     except IntegrityError:
         delete_stored_files(stored)
         # Two uploads of the same bytes raced; the unique constraint chose one.
@@ -90,19 +112,6 @@ def image_create(
         delete_stored_files(stored)
         raise
     return image
-
-
-def image_import(
-    *, owner: AbstractBaseUser, path: Path, visibility: str = Image.Visibility.PRIVATE
-) -> Image:
-    """`image_create` for a file on disk (bulk import). Same checks, same errors."""
-    with path.open("rb") as handle:
-        return image_create(
-            owner=owner,
-            upload=File(handle, name=path.name),
-            visibility=visibility,
-            filename=path.name,
-        )
 
 
 def image_set_visibility(*, image: Image, visibility: str) -> Image:

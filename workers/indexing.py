@@ -108,7 +108,7 @@ def images_index(
                 else:
                     outcome.retry[str(image.id)] = error
             if batch.items:
-                _store_batch(
+                store_encoded(
                     batch.items, batch.prepared, batch.vectors, encoders, store, request_ids or {}
                 )
                 outcome.indexed += [str(image.id) for image in batch.items]
@@ -118,14 +118,18 @@ def images_index(
     return outcome
 
 
-def _store_batch(
-    images: list[Image],
-    pictures: list[PILImage.Image],
+def store_encoded(
+    images: Sequence[Image],
+    pictures: Sequence[PILImage.Image],
     vectors: np.ndarray,
-    encoders: list[ClipEncoder],
+    encoders: Sequence[ClipEncoder],
     store: VectorStore,
     request_ids: Mapping[str, str],
 ) -> None:
+    """Tag, screen and upsert encoded `images` (`vectors` from `encoders[0]`), then mark them.
+
+    The other encoders (a model switch in progress) encode `pictures` themselves.
+    """
     from search.moderation import image_screen
 
     primary = encoders[0]
@@ -134,7 +138,7 @@ def _store_batch(
         Image.objects.filter(pk=image.pk).update(tags=image.tags)
         image_screen(image=image, encoder=primary, vector=vector)
     for position, encoder in enumerate(encoders):
-        encoded = vectors if position == 0 else encoder.encode_images(pictures)
+        encoded = vectors if position == 0 else encoder.encode_images(list(pictures))
         store.upsert(
             encoder.collection_name,
             [

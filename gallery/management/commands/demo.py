@@ -9,9 +9,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from clipsite.errors import ApplicationError
 from gallery.demo.world import generate_scenes, write_labelled_folder
-from gallery.importing import ImportSummary, import_one, quiet_task_logs
+from gallery.importing import quiet_task_logs
 from gallery.models import Image
+from workers.bulk import folder_import
 from workers.encoder import EncoderUnavailable, get_encoder
 
 
@@ -41,14 +43,20 @@ class Command(BaseCommand):
             self.stdout.write(f"Generating {count} scenes in {folder}")
             write_labelled_folder(folder, generate_scenes(count, seed=seed), seed=seed)
 
-        summary = ImportSummary()
         files = sorted(p for p in folder.iterdir() if p.suffix in {".png", ".jpg"})
-        progress = tqdm(files, unit="img", desc="Indexing demo gallery", file=self.stderr._out)
+        progress = tqdm(
+            total=len(files), unit="img", desc="Indexing demo gallery", file=self.stderr._out
+        )
         with quiet_task_logs(), progress as bar:
-            for path in bar:
-                import_one(
-                    owner=user, path=path, visibility=Image.Visibility.PUBLIC, summary=summary
+            try:
+                summary = folder_import(
+                    owner=user,
+                    files=files,
+                    visibility=Image.Visibility.PUBLIC,
+                    progress=lambda s: bar.update(s.processed - bar.n),
                 )
+            except ApplicationError as exc:
+                raise CommandError(exc.message) from exc
         self.stdout.write(
             f"Demo gallery: {summary.indexed} indexed, {summary.skipped} already there, "
             f"{summary.failed} failed."
