@@ -44,7 +44,7 @@ IMAGES_INDEXED = Counter("clipsearch_images_indexed_total", "Images indexed.")
 INDEX_FAILURES = Counter("clipsearch_index_failures_total", "Images marked failed.")
 INDEX_SECONDS = Histogram(
     "clipsearch_index_seconds",
-    "Time to index one image (decode, encode, upsert).",
+    "Time to index one coalesced batch of images (decode, encode, upsert).",
     buckets=LATENCY_BUCKETS,
 )
 ENCODER_BATCH = Histogram(

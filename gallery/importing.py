@@ -49,21 +49,24 @@ class ImportSummary:
 
 
 def iter_image_files(root: Path) -> Iterator[Path]:
-    """Yield image files under `root`, depth first, in a stable order, without listing it all."""
+    """Yield image files under `root`, streaming each directory as the OS lists it.
+
+    Only the directories still to visit are held, never a listing, so a
+    folder of 100k photos costs no more memory than a folder of ten.  The
+    order is the file system's; resuming relies on content hashes, not order.
+    """
     stack = [root]
     while stack:
         directory = stack.pop()
         try:
             with os.scandir(directory) as entries:
-                ordered = sorted(entries, key=lambda e: e.name, reverse=True)
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+                        yield Path(entry.path)
         except OSError:
             continue
-        for entry in ordered:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-        for entry in reversed(ordered):
-            if entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
-                yield Path(entry.path)
 
 
 def count_image_files(root: Path) -> int:

@@ -31,7 +31,7 @@ from gallery.services import DuplicateImage, image_record
 from gallery.validation import InspectedImage, inspect_image, make_thumbnail
 from workers.encoder import ClipEncoder
 from workers.indexes import index_encoders
-from workers.indexing import images_index, index_batch_size, store_encoded
+from workers.indexing import images_index, store_encoded
 from workers.pipeline import encode_stream
 from workers.vectorstore import get_store
 
@@ -101,7 +101,7 @@ def folder_import(
         candidates(),
         prepare=lambda candidate: _prepare(candidate, primary),
         encode=lambda prepared: _encode(primary, prepared),
-        batch_size=index_batch_size(primary) if primary else 32,
+        batch_size=primary.batch_size if primary else 32,
         workers=settings.INDEX_DECODE_THREADS,
         failures=(ApplicationError,),
     )

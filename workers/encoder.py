@@ -63,7 +63,12 @@ class ClipEncoder:
     """Wraps one model and its processor. Thread-safe; inference runs under no_grad."""
 
     def __init__(
-        self, model_name: str, *, device: str | None = None, precision: str = "fp32"
+        self,
+        model_name: str,
+        *,
+        device: str | None = None,
+        precision: str = "fp32",
+        batch_size: int = 0,
     ) -> None:
         import torch
         from transformers import AutoModel, AutoProcessor
@@ -90,6 +95,7 @@ class ClipEncoder:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
         self.precision = resolve_precision(precision, self.device)
+        self.batch_size = batch_size or default_batch_size(self.device)
         self._image_dtype = _apply_precision(self.model, self.precision)
         try:
             self.preprocessor: ClipPreprocessor | None = ClipPreprocessor.from_processor(
@@ -122,10 +128,21 @@ class ClipEncoder:
         return f"images-{slug}-{self.dim}"
 
     def encode_images(self, images: Sequence[PILImage.Image]) -> np.ndarray:
-        """Encode RGB images to an (n, dim) float32 array of unit vectors."""
+        """Encode RGB images to an (n, dim) float32 array of unit vectors.
+
+        Long lists run in batches of `batch_size`: memory stays bounded, and
+        int8, which scales activations over a whole batch, sees the batches
+        it was accepted with.
+        """
         if not images:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
-        return self.encode_pixels(self.pixel_values(images))
+        step = self.batch_size
+        return np.concatenate(
+            [
+                self.encode_pixels(self.pixel_values(images[start : start + step]))
+                for start in range(0, len(images), step)
+            ]
+        )
 
     def pixel_values(self, images: Sequence[PILImage.Image]) -> np.ndarray:
         """The model's (n, 3, h, w) float32 input for `images`."""
@@ -243,7 +260,10 @@ def get_encoder(model_name: str | None = None) -> ClipEncoder:
                 started = time.perf_counter()
                 configure_threads(settings.CLIP_THREADS)
                 encoder = ClipEncoder(
-                    name, device=settings.CLIP_DEVICE, precision=settings.CLIP_PRECISION
+                    name,
+                    device=settings.CLIP_DEVICE,
+                    precision=settings.CLIP_PRECISION,
+                    batch_size=settings.CLIP_BATCH_SIZE,
                 )
                 MODEL_LOAD_SECONDS.labels(encoder.model_id).set(time.perf_counter() - started)
                 _encoders[name] = encoder

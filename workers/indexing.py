@@ -16,7 +16,7 @@ from PIL import Image as PILImage
 from clipsite.logcontext import image_log_context
 from gallery.decoding import open_reduced
 from gallery.models import Image
-from workers.encoder import ClipEncoder, EncoderUnavailable, default_batch_size
+from workers.encoder import ClipEncoder, EncoderUnavailable
 from workers.indexes import index_encoders
 from workers.pipeline import encode_stream
 from workers.tagging import auto_tags
@@ -95,7 +95,7 @@ def images_index(
         images,
         prepare=prepare,
         encode=primary.encode_images,
-        batch_size=index_batch_size(primary),
+        batch_size=primary.batch_size,
         workers=settings.INDEX_DECODE_THREADS,
         failures=(UnreadableImage, OSError),
     )
@@ -172,10 +172,6 @@ def decode_short_side(encoder: ClipEncoder) -> int:
     if encoder.preprocessor is None:
         return settings.DECODE_SHORT_SIDE
     return min(encoder.preprocessor.output_size)
-
-
-def index_batch_size(encoder: ClipEncoder) -> int:
-    return settings.CLIP_BATCH_SIZE or default_batch_size(encoder.device)
 
 
 def load_picture(name: str, *, short_side: int | None = None) -> PILImage.Image:

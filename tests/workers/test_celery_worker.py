@@ -17,18 +17,17 @@ from django.db import connection
 
 from gallery.models import Image
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
+from tests.support.worker import in_process_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def celery_worker_in_process() -> Iterator[None]:
-    from celery.contrib.testing.worker import start_worker
-
     from clipsite.celery import app
 
     app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+    with in_process_worker():
         yield
 
 
@@ -76,6 +75,38 @@ def test_upload_is_indexed_by_a_worker_consuming_the_redis_queue(
     # The request id travelled with the task to the worker's log lines.
     indexed = [r for r in caplog.records if r.getMessage().startswith("Indexed image")]
     assert [(r.request_id, r.image_id) for r in indexed] == [("req-42", str(image.id))]  # type: ignore[attr-defined]
+
+
+def test_the_worker_coalesces_queued_uploads_into_batches(
+    celery_worker_in_process: None,
+) -> None:
+    """Messages queued together reach the model together (celery-batches), each image
+    still ending indexed on its own row."""
+    from prometheus_client import REGISTRY
+
+    def encoded() -> tuple[float, float]:
+        labels = {"kind": "image"}
+        return (
+            REGISTRY.get_sample_value("clipsearch_encoder_batch_size_count", labels) or 0.0,
+            REGISTRY.get_sample_value("clipsearch_encoder_batch_size_sum", labels) or 0.0,
+        )
+
+    alice = api_client(make_user("alice"))
+    calls_before, images_before = encoded()
+    ids = [
+        alice.post(
+            "/api/images/",
+            {"file": upload_file(image_bytes(picture((n * 30, 90, 200 - n * 20), (80 + n, 60))))},
+            format="multipart",
+        ).json()["id"]
+        for n in range(6)
+    ]
+
+    for image_id in ids:
+        _wait_for(image_id, Image.Status.INDEXED)
+    calls, images = encoded()
+    assert images - images_before == 6
+    assert calls - calls_before < 6  # fewer forwards than images: they were batched
 
 
 def test_readyz_sees_postgres_redis_cache_and_broker(db: Any) -> None:

@@ -17,6 +17,7 @@ from django.db import connection
 
 from gallery.models import Image
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
+from tests.support.worker import in_process_worker
 from workers.encoder import get_encoder
 from workers.vectorstore import EdgeStore, reset_store
 
@@ -65,6 +66,8 @@ def _worker(tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
             Path(settings.STORAGES["default"]["OPTIONS"]["location"]).parent
         ),
         "CELERY_VISIBILITY_TIMEOUT": "5",
+        # Small batches, so a kill lands while some images are done and others are not.
+        "INDEX_COALESCE_MAX": "2",
         "PYTHONPATH": str(ROOT),
     }
     log = (tmp_path / f"{name}.log").open("wb")
@@ -161,19 +164,10 @@ def test_store_down_then_back_is_retried_with_backoff(
 
 @pytest.fixture
 def celery_worker_later() -> Any:
-    from contextlib import contextmanager
-
-    from celery.contrib.testing.worker import start_worker
-
     from clipsite.celery import app
 
-    @contextmanager
-    def run() -> Any:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
-            yield
-
     app.control.purge()
-    return run
+    return in_process_worker
 
 
 def _restart_redis() -> None:
