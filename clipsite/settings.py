@@ -247,7 +247,7 @@ INDEX_MAX_RETRIES = config.env_int(env, "INDEX_MAX_RETRIES", 5)
 INDEX_COALESCE_MAX = config.env_int(env, "INDEX_COALESCE_MAX", 64, minimum=1)
 INDEX_COALESCE_SECONDS = config.env_float(env, "INDEX_COALESCE_SECONDS", 0.5)
 # Threads that decode and resize ahead of the model (workers.pipeline).
-INDEX_DECODE_THREADS = config.env_int(env, "INDEX_DECODE_THREADS", 1, minimum=1)
+INDEX_DECODE_THREADS = config.env_int(env, "INDEX_DECODE_THREADS", 2, minimum=1)
 
 # Logs: plain text by default; LOG_FORMAT=json (production) for one JSON
 # object per line. Both carry the request id and the image id.
