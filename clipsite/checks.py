@@ -45,4 +45,13 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
                 id="clipsite.E002",
             )
         )
+    allowed = {"auto", "fp32", "bf16", "int8", "fp16"}
+    if settings.CLIP_PRECISION not in allowed:
+        messages.append(
+            Error(
+                f"CLIP_PRECISION={settings.CLIP_PRECISION!r} is not a precision.",
+                hint="Use auto (int8 on a CPU, fp16 on CUDA), fp32, bf16, int8 or fp16.",
+                id="clipsite.E003",
+            )
+        )
     return messages

@@ -9,6 +9,7 @@ is reported with its error, and the rest of its batch is encoded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import deque
@@ -93,7 +94,5 @@ def _yield_to_the_model() -> None:
     model waits on it and the priority costs nothing.  Linux applies nice per
     thread; elsewhere this does nothing.
     """
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
-    except (AttributeError, OSError):
-        pass

@@ -75,3 +75,12 @@ def test_check_refuses_a_local_model_directory_without_a_model(
 
     assert messages
     assert str(tmp_path) in messages[0].msg
+
+
+def test_check_refuses_an_unknown_precision(settings: pytest.FixtureRequest) -> None:
+    settings.CLIP_PRECISION = "fp4"  # type: ignore[attr-defined]
+
+    messages = [m for m in run_checks() if m.id == "clipsite.E003"]
+
+    assert messages
+    assert "fp4" in messages[0].msg
