@@ -147,17 +147,26 @@ def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
 
 def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
     """Pick the Qdrant adapter: a server, qdrant-client's local mode, or the embedded engine."""
+    from workers.vectorstore.tuning import IndexTuning
+
+    try:
+        tuning = IndexTuning.from_env(env)
+    except ValueError as exc:
+        raise ConfigError(f"VECTOR_* settings: {exc}") from None
     url = env.get("QDRANT_URL")
     if url:
         return {
             "BACKEND": "workers.vectorstore.QdrantClientStore",
-            "OPTIONS": {"url": url, "api_key": env.get("QDRANT_API_KEY") or None},
+            "OPTIONS": {"url": url, "api_key": env.get("QDRANT_API_KEY") or None, "tuning": tuning},
         }
     local_path = env.get("QDRANT_LOCAL_PATH")
     if local_path:
-        return {"BACKEND": "workers.vectorstore.QdrantClientStore", "OPTIONS": {"path": local_path}}
+        return {
+            "BACKEND": "workers.vectorstore.QdrantClientStore",
+            "OPTIONS": {"path": local_path, "tuning": tuning},
+        }
     path = env.get("QDRANT_EDGE_PATH") or str(data_dir / "qdrant")
-    return {"BACKEND": "workers.vectorstore.EdgeStore", "OPTIONS": {"path": path}}
+    return {"BACKEND": "workers.vectorstore.EdgeStore", "OPTIONS": {"path": path, "tuning": tuning}}
 
 
 def is_embedded_vector_store(config: Mapping[str, Any]) -> bool:

@@ -21,16 +21,22 @@ from workers.vectorstore import (
     VectorPoint,
     VectorStore,
 )
+from workers.vectorstore.tuning import IndexTuning
 
 DIM = 8
 COLLECTION = "images-test-8"
 
 
-@pytest.fixture(params=["edge", "qdrant-client-local"])
+@pytest.fixture(params=["edge", "edge-graph-int8", "qdrant-client-local", "qdrant-client-int8"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
     opened: VectorStore
+    int8 = IndexTuning(quantization="int8")
     if request.param == "edge":
         opened = EdgeStore(str(tmp_path / "edge"))
+    elif request.param == "edge-graph-int8":
+        opened = EdgeStore(str(tmp_path / "edge"), exact=False, tuning=int8)
+    elif request.param == "qdrant-client-int8":
+        opened = QdrantClientStore(path=str(tmp_path / "local"), tuning=int8)
     else:
         opened = QdrantClientStore(path=str(tmp_path / "local"))
     opened.ensure_collection(COLLECTION, DIM)
@@ -162,10 +168,15 @@ def test_embedded_store_allows_one_opener(tmp_path: Path) -> None:
         first.close()
 
 
-def test_filtered_query_returns_every_match_after_hnsw_build(tmp_path: Path) -> None:
-    """HNSW with a 1% filter can silently drop matches; exact search never does."""
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "graph"])
+def test_filtered_query_returns_every_match_after_hnsw_build(tmp_path: Path, exact: bool) -> None:
+    """A plain HNSW graph with a 1% filter silently drops matches; exact search never
+    does, and neither does the graph with the tenant index, payload links and the
+    small-filter scan (IndexTuning's defaults)."""
     rng = np.random.default_rng(1)
-    edge = EdgeStore(str(tmp_path), indexing_threshold_kb=1)
+    # A full-scan threshold of 1 KB keeps the graph in play even for 30 matches.
+    tuning = IndexTuning(full_scan_threshold_kb=1)
+    edge = EdgeStore(str(tmp_path), exact=exact, tuning=tuning, indexing_threshold_kb=1)
     dim = 32
     vectors = rng.normal(size=(3000, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

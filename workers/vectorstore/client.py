@@ -18,6 +18,7 @@ from workers.vectorstore.base import (
     VectorQuery,
     VectorStoreUnavailable,
 )
+from workers.vectorstore.tuning import IndexTuning
 
 SCHEMAS: dict[str, Any] = {
     # The owner is the tenant: Qdrant co-locates each tenant's points.
@@ -41,9 +42,7 @@ class QdrantClientStore(QueryShortcuts):
         api_key: str | None = None,
         path: str | None = None,
         timeout: int = 10,
-        hnsw_m: int = 16,
-        payload_m: int = 16,
-        hnsw_ef: int | None = None,
+        tuning: IndexTuning | None = None,
     ) -> None:
         try:
             if path:
@@ -52,8 +51,38 @@ class QdrantClientStore(QueryShortcuts):
                 self.client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
         except Exception as exc:
             raise VectorStoreUnavailable(f"Cannot open Qdrant ({url or path}): {exc}") from exc
-        self._hnsw = models.HnswConfigDiff(m=hnsw_m, payload_m=payload_m)
-        self._search_params = models.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+        self.tuning = tuning or IndexTuning()
+        self._hnsw = models.HnswConfigDiff(
+            m=self.tuning.hnsw_m,
+            ef_construct=self.tuning.hnsw_ef_construct,
+            full_scan_threshold=self.tuning.full_scan_threshold_kb,
+            payload_m=self.tuning.payload_m,
+        )
+        self._quantization: Any = None
+        quantization_params = None
+        if self.tuning.quantized:
+            self._quantization = models.ScalarQuantization(
+                scalar=models.ScalarQuantizationConfig(
+                    type=models.ScalarType.INT8, quantile=0.99, always_ram=True
+                )
+            )
+            quantization_params = models.QuantizationSearchParams(
+                rescore=True, oversampling=self.tuning.oversampling
+            )
+        self._search_params = models.SearchParams(
+            hnsw_ef=self.tuning.search_ef, quantization=quantization_params
+        )
+        self._filtered_search_params = models.SearchParams(
+            hnsw_ef=self.tuning.search_ef,
+            quantization=quantization_params,
+            acorn=(
+                models.AcornSearchParams(
+                    enable=True, max_selectivity=self.tuning.acorn_max_selectivity
+                )
+                if self.tuning.acorn
+                else None
+            ),
+        )
         self._known: set[str] = set()
 
     def ensure_collection(self, name: str, dim: int) -> None:
@@ -65,6 +94,7 @@ class QdrantClientStore(QueryShortcuts):
                     name,
                     vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
                     hnsw_config=self._hnsw,
+                    quantization_config=self._quantization,
                 )
                 for key, kind in PAYLOAD_INDEXES.items():
                     schema = SCHEMAS["owner"] if key == "owner" else SCHEMAS[kind]
@@ -129,7 +159,7 @@ class QdrantClientStore(QueryShortcuts):
             limit=query.limit,
             offset=query.offset,
             score_threshold=query.score_threshold,
-            params=self._search_params,
+            params=self._filtered_search_params if query.filter else self._search_params,
             with_payload=query.with_payload,
             with_vector=query.with_vectors,
         )

@@ -29,6 +29,7 @@ from workers.vectorstore.base import (
     VectorQuery,
     VectorStoreUnavailable,
 )
+from workers.vectorstore.tuning import IndexTuning
 
 SCHEMA_TYPES = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -45,18 +46,17 @@ class EdgeStore(QueryShortcuts):
         path: str,
         *,
         exact: bool = True,
-        hnsw_m: int = 16,
-        hnsw_ef_construct: int = 100,
-        payload_m: int = 16,
+        tuning: IndexTuning | None = None,
         indexing_threshold_kb: int = 20_000,
     ) -> None:
         self.path = Path(path)
         self.exact = exact
+        self.tuning = tuning or IndexTuning()
         self._hnsw = qe.HnswIndexConfig(
-            m=hnsw_m,
-            ef_construct=hnsw_ef_construct,
-            full_scan_threshold=10_000,
-            payload_m=payload_m,
+            m=self.tuning.hnsw_m,
+            ef_construct=self.tuning.hnsw_ef_construct,
+            full_scan_threshold=self.tuning.full_scan_threshold_kb,
+            payload_m=self.tuning.payload_m,
         )
         self._optimizers = qe.EdgeOptimizersConfig(indexing_threshold=indexing_threshold_kb)
         self._shards: dict[str, qe.EdgeShard] = {}
@@ -88,7 +88,9 @@ class EdgeStore(QueryShortcuts):
                     directory.mkdir(parents=True, exist_ok=True)
                     shard = qe.EdgeShard.create(str(directory), self._config(dim))
                     for key, kind in PAYLOAD_INDEXES.items():
-                        shard.update(qe.UpdateOperation.create_field_index(key, self._schema(kind)))
+                        shard.update(
+                            qe.UpdateOperation.create_field_index(key, self._schema(key, kind))
+                        )
             except Exception as exc:
                 raise VectorStoreUnavailable(
                     f"Cannot open the embedded vector store at {directory}: {exc}. "
@@ -99,17 +101,40 @@ class EdgeStore(QueryShortcuts):
             return shard
 
     def _config(self, dim: int) -> qe.EdgeConfig:
+        quantization = None
+        if self.tuning.quantized:
+            quantization = qe.ScalarQuantizationConfig(
+                type=qe.ScalarType.Int8, quantile=0.99, always_ram=True
+            )
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
             hnsw_config=self._hnsw,
+            quantization_config=quantization,
             optimizers=self._optimizers,
         )
 
     @staticmethod
-    def _schema(kind: str) -> Any:
+    def _schema(key: str, kind: str) -> Any:
         if kind == "keyword":
-            return qe.KeywordIndexParams(is_tenant=False)
+            # The owner is the tenant: its points are stored and linked together.
+            return qe.KeywordIndexParams(is_tenant=key == "owner")
         return SCHEMA_TYPES[kind]
+
+    def _search_params(self, filtered: bool) -> qe.SearchParams:
+        return qe.SearchParams(
+            hnsw_ef=self.tuning.search_ef,
+            exact=self.exact,
+            quantization=(
+                qe.QuantizationSearchParams(rescore=True, oversampling=self.tuning.oversampling)
+                if self.tuning.quantized
+                else None
+            ),
+            acorn=(
+                qe.AcornSearchParams(enable=True, max_selectivity=self.tuning.acorn_max_selectivity)
+                if filtered and self.tuning.acorn
+                else None
+            ),
+        )
 
     # -- points ------------------------------------------------------------
 
@@ -157,7 +182,7 @@ class EdgeStore(QueryShortcuts):
             query=scoring,
             filter=to_edge_filter(query.filter) if query.filter else None,
             score_threshold=query.score_threshold,
-            params=qe.SearchParams(exact=self.exact),
+            params=self._search_params(query.filter is not None),
             with_payload=query.with_payload,
             with_vector=query.with_vectors,
         )

@@ -1,0 +1,60 @@
+"""How a collection is indexed and searched: one set of knobs for both Qdrant adapters.
+
+Every user's search is filtered by owner and visibility, and filtered search
+is where a plain HNSW graph silently loses results, so the defaults follow
+Qdrant's multitenancy design: the owner is a tenant index, the graph gets
+payload-aware links (`payload_m`), a filter matching fewer vectors than
+`full_scan_threshold_kb` is answered by an exact scan of the payload index,
+and ACORN widens the graph walk for the filters in between.
+`python -m bench.search` measures these choices (bench/results/search.json).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IndexTuning:
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 128
+    search_ef: int = 128
+    payload_m: int = 16
+    # Below this many KB of matching vectors a filtered search scans instead
+    # of walking the graph (10,000 KB: about 5,000 vectors of 512 floats).
+    full_scan_threshold_kb: int = 10_000
+    quantization: str = "none"  # "int8": scalar quantization, rescored with the originals
+    oversampling: float = 2.0
+    acorn: bool = True
+    acorn_max_selectivity: float = 0.4
+
+    def __post_init__(self) -> None:
+        if self.quantization not in ("none", "int8"):
+            raise ValueError(f"quantization is none or int8, not {self.quantization!r}")
+
+    @property
+    def quantized(self) -> bool:
+        return self.quantization == "int8"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IndexTuning:
+        """`VECTOR_*` variables over the defaults (documented in the README)."""
+        defaults = cls()
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(name)
+            return float(raw) if raw not in (None, "") else default
+
+        return cls(
+            hnsw_m=int(number("VECTOR_HNSW_M", defaults.hnsw_m)),
+            hnsw_ef_construct=int(number("VECTOR_HNSW_EF_CONSTRUCT", defaults.hnsw_ef_construct)),
+            search_ef=int(number("VECTOR_SEARCH_EF", defaults.search_ef)),
+            payload_m=int(number("VECTOR_PAYLOAD_M", defaults.payload_m)),
+            full_scan_threshold_kb=int(
+                number("VECTOR_FULL_SCAN_THRESHOLD_KB", defaults.full_scan_threshold_kb)
+            ),
+            quantization=env.get("VECTOR_QUANTIZATION") or defaults.quantization,
+            oversampling=number("VECTOR_OVERSAMPLING", defaults.oversampling),
+            acorn=(env.get("VECTOR_ACORN") or "1").lower() not in ("0", "false", "no", "off"),
+        )
