@@ -26,6 +26,10 @@ class ImageViewSet(
     serializer_class = ImageSerializer
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     throttle_classes = [UserScopedThrottle]
+    # Ids are UUIDs: anything else is a 404 from the router, never a lookup error.
+    lookup_value_regex = (
+        "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+    )
 
     @property
     def throttle_scope(self) -> str | None:

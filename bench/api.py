@@ -1,0 +1,277 @@
+"""End-to-end search latency over HTTP, at 100k indexed images, on two stacks.
+
+* embedded: SQLite, local-memory cache, the embedded vector store;
+* production: PostgreSQL and a Redis cache (what runs here of the production
+  stack; no Qdrant server can run here, so the vector store stays embedded).
+
+Both serve with gunicorn (one process with threads: the embedded store has one
+opener) and a ViT-B/32-shaped model at the default precision.  Image rows and
+vectors are loaded directly (encoding 100k images would measure the indexer,
+not search).  Queries: varied texts, partly repeated (the query cache), and
+searches by an image id.  Each is run at concurrency 1 and 8.
+
+    python -m bench.api [--n 100000] [--requests 400]
+
+Needs PostgreSQL and Redis on 127.0.0.1 for the production stack (skipped
+with a note when they are down).  Writes bench/results/api.json: rows
+`{stack, query_kind, concurrency, p50_ms, p99_ms, rps}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "api.json"
+PASSWORD = "bench-password-1"
+SUBJECTS = ["dog", "cat", "car", "beach", "mountain", "pizza", "child", "bicycle", "forest", "city"]
+SCENES = ["at night", "in the snow", "on a sunny day", "in the rain", "indoors", "from above"]
+
+
+def texts(count: int, seed: int) -> list[str]:
+    """Varied queries where about a third repeat an earlier one (as real traffic does)."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for _ in range(count):
+        if out and rng.random() < 0.35:
+            out.append(rng.choice(out))
+        else:
+            out.append(f"a {rng.choice(SUBJECTS)} {rng.choice(SCENES)} {rng.randint(1, 999)}")
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_up(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def stack_env(stack: str, data_dir: Path, model_dir: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "CLIPSEARCH_DEV": "1",
+        "CLIPSEARCH_DATA_DIR": str(data_dir),
+        "CLIP_MODEL": str(model_dir),
+        "THROTTLE_SEARCH": "1000000/min",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "clipsite.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    for key in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "QDRANT_URL"):
+        env.pop(key, None)
+    if stack == "production":
+        env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/clipsearch_bench"
+        env["REDIS_URL"] = "redis://127.0.0.1:6379/13"
+    return env
+
+
+def load(n: int) -> None:
+    """Runs in a child process with the stack's environment: rows and vectors, directly."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from bench.search import clustered
+    from gallery.models import Image
+    from workers.encoder import get_encoder
+    from workers.indexes import index_for
+    from workers.vectorstore import VectorPoint, get_store
+
+    call_command("migrate", verbosity=0)
+    cache.clear()
+    users = get_user_model().objects
+    user = users.create_user("bench", password=PASSWORD)
+    other = users.create_user("other", password=PASSWORD)
+    encoder = get_encoder()
+    index_for(encoder)
+    store = get_store()
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(max(100, n // 1000), encoder.dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    now = timezone.now()
+    for start in range(0, n, 5000):
+        count = min(5000, n - start)
+        vectors = clustered(count, rng, centres)
+        rows = [
+            Image(
+                id=uuid.uuid4(),
+                owner=user if (start + i) % 2 else other,
+                file=f"images/bench/{start + i}.jpg",
+                sha256=f"{start + i:064x}",
+                format="JPEG",
+                width=640,
+                height=480,
+                mode="RGB",
+                size=100_000,
+                visibility="public" if (start + i) % 4 == 0 else "private",
+                status=Image.Status.INDEXED,
+                model_id=encoder.model_id,
+                uploaded_at=now,
+            )
+            for i in range(count)
+        ]
+        Image.objects.bulk_create(rows)
+        store.upsert(
+            encoder.collection_name,
+            [
+                VectorPoint(id=row.id, vector=v, payload=row.vector_payload())
+                for row, v in zip(rows, vectors, strict=True)
+            ],
+        )
+    store.close()
+    ids = list(Image.objects.filter(owner=user).values_list("pk", flat=True).order_by("pk")[:2000])
+    print(json.dumps([str(i) for i in ids]))
+
+
+def post(port: int, path: str, body: dict[str, Any], token: str | None) -> tuple[int, float]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    started = time.perf_counter()
+    connection.request("POST", path, json.dumps(body), headers)
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response.status, (time.perf_counter() - started) * 1000
+
+
+def run_load(
+    port: int, token: str, bodies: list[dict[str, Any]], concurrency: int
+) -> dict[str, float]:
+    def one(body: dict[str, Any]) -> float:
+        status, ms = post(port, "/api/search/", body, token)
+        if status != 200:
+            raise RuntimeError(f"search answered {status}")
+        return ms
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        timings = list(pool.map(one, bodies))
+    elapsed = time.perf_counter() - started
+    return {
+        "p50_ms": float(np.percentile(timings, 50)),
+        "p99_ms": float(np.percentile(timings, 99)),
+        "rps": len(bodies) / elapsed,
+    }
+
+
+def bench_stack(stack: str, n: int, requests: int, model_dir: Path) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-api-{stack}-") as tmp:
+        env = stack_env(stack, Path(tmp), model_dir)
+        if stack == "production":
+            subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c",
+                 "DROP DATABASE IF EXISTS clipsearch_bench"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c",
+                 "CREATE DATABASE clipsearch_bench"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        print(f"[{stack}] loading {n:,} images ...", flush=True)
+        loaded = subprocess.run(
+            [sys.executable, "-c", f"from bench.api import load; load({n})"],
+            env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        ids = json.loads(loaded.stdout.strip().splitlines()[-1])
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "clipsite.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", "1", "--threads", "8", "--timeout", "120"],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 180
+            token = None
+            while time.monotonic() < deadline and token is None:
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                    connection.request(
+                        "POST", "/api/auth/token/",
+                        json.dumps({"username": "bench", "password": PASSWORD}),
+                        {"Content-Type": "application/json"},
+                    )  # fmt: skip
+                    response = connection.getresponse()
+                    token = json.loads(response.read())["access"]
+                except (OSError, KeyError, ValueError):
+                    time.sleep(1)
+            if token is None:
+                raise RuntimeError(f"[{stack}] the server did not come up")
+            rng = random.Random(1)
+            kinds = {
+                "text": [{"query": q, "limit": 20} for q in texts(requests, seed=2)],
+                "image_id": [{"image_id": rng.choice(ids), "limit": 20} for _ in range(requests)],
+            }
+            for bodies in kinds.values():  # warm the model, the store and the pools
+                run_load(port, token, bodies[:20], 4)
+            rows = []
+            for kind, bodies in kinds.items():
+                for concurrency in (1, 8):
+                    figures = run_load(port, token, bodies, concurrency)
+                    rows.append(
+                        {"stack": stack, "query_kind": kind, "concurrency": concurrency, **figures}
+                    )
+                    print(
+                        f"[{stack}] {kind:8s} c={concurrency}: p50 {figures['p50_ms']:6.1f} ms"
+                        f"  p99 {figures['p99_ms']:6.1f} ms  {figures['rps']:6.1f} req/s",
+                        flush=True,
+                    )
+            return rows
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--stacks", default="embedded,production")
+    args = parser.parse_args()
+
+    from bench.encode import save_b32
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-api-model-") as tmp:
+        model_dir = save_b32(Path(tmp) / "clip-b32-shapes")
+        for stack in args.stacks.split(","):
+            if stack == "production" and not (service_up(5432) and service_up(6379)):
+                print("production stack skipped: PostgreSQL or Redis is not running")
+                continue
+            rows += bench_stack(stack, args.n, args.requests, model_dir)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
