@@ -166,7 +166,12 @@ def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any
             "OPTIONS": {"path": local_path, "tuning": tuning},
         }
     path = env.get("QDRANT_EDGE_PATH") or str(data_dir / "qdrant")
-    return {"BACKEND": "workers.vectorstore.EdgeStore", "OPTIONS": {"path": path, "tuning": tuning}}
+    return {
+        "BACKEND": "workers.vectorstore.EdgeStore",
+        # Graph search once `manage.py optimize_index` has built the graph;
+        # until then Qdrant scans, which is exact. VECTOR_EXACT=1 always scans.
+        "OPTIONS": {"path": path, "tuning": tuning, "exact": env_bool(env, "VECTOR_EXACT")},
+    }
 
 
 def is_embedded_vector_store(config: Mapping[str, Any]) -> bool:

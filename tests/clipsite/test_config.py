@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from clipsite import config
+from workers.vectorstore.tuning import IndexTuning
 
 
 def test_nothing_set_means_everything_embedded(tmp_path: Path) -> None:
@@ -22,7 +23,7 @@ def test_nothing_set_means_everything_embedded(tmp_path: Path) -> None:
     assert config.cache_config(env)["default"]["BACKEND"].endswith("LocMemCache")
     assert store == {
         "BACKEND": "workers.vectorstore.EdgeStore",
-        "OPTIONS": {"path": str(tmp_path / "qdrant")},
+        "OPTIONS": {"path": str(tmp_path / "qdrant"), "tuning": IndexTuning(), "exact": False},
     }
     assert config.is_embedded_vector_store(store)
 
@@ -49,7 +50,11 @@ def test_each_production_service_switches_on_independently(tmp_path: Path) -> No
     assert s3["OPTIONS"]["default_acl"] == "private"
     assert s3["OPTIONS"]["querystring_auth"] is True
     assert config.cache_config(env)["default"]["LOCATION"] == "redis://redis:6379/1"
-    assert store["OPTIONS"] == {"url": "http://qdrant:6333", "api_key": "k"}
+    assert store["OPTIONS"] == {
+        "url": "http://qdrant:6333",
+        "api_key": "k",
+        "tuning": IndexTuning(),
+    }
     assert not config.is_embedded_vector_store(store)
     assert config.database_config({"REDIS_URL": "x"}, tmp_path)["ENGINE"].endswith("sqlite3")
 
@@ -68,3 +73,13 @@ def test_bad_values_are_explained() -> None:
         config.env_int({"X": "ten"}, "X", 1)
     with pytest.raises(config.ConfigError, match="at least 1"):
         config.env_int({"X": "0"}, "X", 5, minimum=1)
+
+
+def test_vector_index_tuning_comes_from_the_environment(tmp_path: Path) -> None:
+    env = {"VECTOR_HNSW_M": "32", "VECTOR_QUANTIZATION": "int8", "VECTOR_ACORN": "0"}
+
+    tuning = config.vector_store_config(env, tmp_path)["OPTIONS"]["tuning"]
+
+    assert (tuning.hnsw_m, tuning.quantization, tuning.acorn) == (32, "int8", False)
+    with pytest.raises(config.ConfigError, match="quantization"):
+        config.vector_store_config({"VECTOR_QUANTIZATION": "pq"}, tmp_path)
