@@ -4,7 +4,10 @@ Data that resembles CLIP embeddings: a mixture of Gaussian clusters on the
 unit sphere (not uniform noise, which is HNSW's worst case and no real
 data), 512 dimensions.  Queries come from the same clusters but are not in
 the data.  Payloads carry an owner (1%, 10% and 50% of the points belong to
-three owners) and an upload date (a six-month window holds about 10%).
+three owners), a visibility (1% of the others' points are public) and an
+upload date (a six-month window holds about 10%).  The owner filters are the
+access filter every real search carries (`search.services.access_filter`:
+the owner's images, or public and not hidden).
 
 Engines, each built and measured in its own process (so RSS is its own):
 
@@ -45,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "search.json"
 DIM = 512
 OWNERS = {"o1": 0.01, "o10": 0.10, "o50": 0.50}  # the rest belong to "others"
+PUBLIC_SHARE = 0.01  # of the others' points
 START = datetime(2020, 1, 1, tzinfo=UTC)
 DAYS = 5 * 365
 WINDOW = (START + timedelta(days=900), START + timedelta(days=900 + DAYS // 10))
@@ -77,18 +81,20 @@ def make_data(folder: Path, n: int, queries: int, seed: int = 0) -> None:
     for index, edge in enumerate(edges[::-1]):
         owner[draw < edge] = len(edges) - 1 - index
     np.save(folder / "owner.npy", owner)
+    np.save(folder / "public.npy", (owner == 3) & (rng.random(n) < PUBLIC_SHARE))
     np.save(folder / "day.npy", rng.integers(0, DAYS, n).astype(np.int32))
 
 
 def masks(folder: Path) -> dict[str, np.ndarray | None]:
     owner = np.load(folder / "owner.npy")
+    public = np.load(folder / "public.npy")
     day = np.load(folder / "day.npy")
     lo, hi = ((d - START).days for d in WINDOW)
     return {
         "none": None,
-        "owner 1%": owner == 0,
-        "owner 10%": owner == 1,
-        "owner 50%": owner == 2,
+        "owner 1%": (owner == 0) | public,
+        "owner 10%": (owner == 1) | public,
+        "owner 50%": (owner == 2) | public,
         "date 10%": (day >= lo) & (day <= hi),
     }
 
@@ -100,7 +106,9 @@ def store_filter(name: str) -> Any:
         return None
     if name.startswith("owner"):
         key = {"owner 1%": "o1", "owner 10%": "o10", "owner 50%": "o50"}[name]
-        return Filter(must=(Match("owner", key),))
+        # The shape of search.services.access_filter.
+        shared = Filter(must=(Match("visibility", "public"),), must_not=(Match("hidden", 1),))
+        return Filter(should=(Match("owner", key), shared))
     return Filter(must=(DateRange("uploaded_at", gte=WINDOW[0], lte=WINDOW[1]),))
 
 
@@ -153,6 +161,7 @@ def measure_engine(engine: str, folder: Path, out: Any) -> None:
     vectors = np.load(folder / "vectors.npy", mmap_mode="r")
     queries = np.load(folder / "queries.npy")
     owner = np.load(folder / "owner.npy")
+    public = np.load(folder / "public.npy")
     day = np.load(folder / "day.npy")
     names = [*OWNERS, "others"]
     ids = [uuid.UUID(int=i + 1) for i in range(len(vectors))]
@@ -182,6 +191,8 @@ def measure_engine(engine: str, folder: Path, out: Any) -> None:
                         vector=np.asarray(vectors[i]),
                         payload={
                             "owner": names[owner[i]],
+                            "visibility": "public" if public[i] else "private",
+                            "hidden": 0,
                             "uploaded_at": (START + timedelta(days=int(day[i]))).isoformat(),
                         },
                     )
