@@ -1,0 +1,21 @@
+"""gunicorn reads this file from the working directory: every server we start does so."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+
+def post_worker_init(worker: Any) -> None:
+    """Load the model and run both towers once before the first request arrives.
+
+    Without it the first search of each worker process pays the model load
+    (seconds). A model that cannot load is logged, not fatal: the server still
+    serves pages, and searches answer 503 `encoder_unavailable`.
+    """
+    from workers.encoder import EncoderUnavailable, get_encoder
+
+    try:
+        get_encoder()
+    except EncoderUnavailable as exc:
+        logging.getLogger(__name__).warning("Model not preloaded: %s", exc.message)
