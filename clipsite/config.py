@@ -170,7 +170,13 @@ def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any
         "BACKEND": "workers.vectorstore.EdgeStore",
         # Graph search once `manage.py optimize_index` has built the graph;
         # until then Qdrant scans, which is exact. VECTOR_EXACT=1 always scans.
-        "OPTIONS": {"path": path, "tuning": tuning, "exact": env_bool(env, "VECTOR_EXACT")},
+        "OPTIONS": {
+            "path": path,
+            "tuning": tuning,
+            "exact": env_bool(env, "VECTOR_EXACT"),
+            # Unindexed points that start a graph build in a child process (0: never).
+            "background_build_min": env_int(env, "VECTOR_BACKGROUND_BUILD_MIN", 20_000),
+        },
     }
 
 

@@ -23,7 +23,12 @@ def test_nothing_set_means_everything_embedded(tmp_path: Path) -> None:
     assert config.cache_config(env)["default"]["BACKEND"].endswith("LocMemCache")
     assert store == {
         "BACKEND": "workers.vectorstore.EdgeStore",
-        "OPTIONS": {"path": str(tmp_path / "qdrant"), "tuning": IndexTuning(), "exact": False},
+        "OPTIONS": {
+            "path": str(tmp_path / "qdrant"),
+            "tuning": IndexTuning(),
+            "exact": False,
+            "background_build_min": 20_000,
+        },
     }
     assert config.is_embedded_vector_store(store)
 

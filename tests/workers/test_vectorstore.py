@@ -238,3 +238,57 @@ def test_recommend_and_batched_queries(store: VectorStore) -> None:
     assert steered[0].vector is not None
     thresholded = store.query(COLLECTION, VectorQuery(vector=circle, limit=3, score_threshold=0.5))
     assert {h.id for h in thresholded} == {red_circle.id, blue_circle.id}
+
+
+def test_a_background_graph_build_keeps_search_and_writes_going(tmp_path: Path) -> None:
+    """The graph is built in a child process on a copy; searches run meanwhile, and
+    writes made during the build are in the swapped-in shard."""
+    rng = np.random.default_rng(2)
+    dim = 32
+    edge = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1)
+    vectors = rng.normal(size=(3000, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    points = [VectorPoint(id=uuid.uuid4(), vector=v, payload={"owner": "1"}) for v in vectors]
+    for start in range(0, len(points), 500):
+        edge.upsert("images-bg-32", points[start : start + 500])
+
+    build = edge.build_in_background("images-bg-32")
+    searched = 0
+    late = [
+        VectorPoint(id=uuid.uuid4(), vector=vectors[i], payload={"owner": "2"}) for i in range(20)
+    ]
+    while build.is_alive() or searched == 0:
+        assert len(edge.search("images-bg-32", vectors[searched % 3000], limit=5)) == 5
+        if searched < len(late):
+            edge.upsert("images-bg-32", [late[searched]])
+        searched += 1
+    build.join()
+    edge.delete([points[0].id])
+
+    assert edge.indexed_vectors("images-bg-32") > 0  # the graph was built and swapped in
+    assert edge.count("images-bg-32") == 3000 + min(searched, len(late)) - 1
+    assert edge.count("images-bg-32", Filter(must=(Match("owner", "2"),))) == min(searched, 20)
+    assert edge.collections() == ["images-bg-32"]
+    edge.close()
+
+
+def test_background_builds_start_by_themselves_past_a_threshold(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    edge = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1, background_build_min=1000)
+    vectors = rng.normal(size=(1200, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    for start in range(0, 1200, 400):
+        edge.upsert(
+            "images-auto-16",
+            [
+                VectorPoint(id=uuid.uuid4(), vector=v, payload={})
+                for v in vectors[start : start + 400]
+            ],
+        )
+    edge.close()  # waits for the build it started
+
+    reopened = EdgeStore(str(tmp_path))
+    assert reopened.indexed_vectors("images-auto-16") > 0
+    assert reopened.count("images-auto-16") == 1200
+    reopened.close()

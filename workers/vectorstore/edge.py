@@ -3,16 +3,23 @@
 Facts about qdrant-edge-py 0.9 that shape this adapter:
 - one process may open a shard directory (its write-ahead log is locked);
 - `optimize()` (the HNSW build) holds the GIL for its whole run, so the
-  serving process never calls it: search is an exact scan, and the graph is
-  built off-line by `manage.py optimize_index`;
+  serving process never calls it: `build_in_background` copies the shard,
+  builds the copy's graph in a child process while searches go on against
+  the live shard, then swaps the copy in and replays the writes made
+  meanwhile (`manage.py optimize_index` builds off-line instead);
 - a filter on a payload index without filter-aware graph links can silently
   drop matches from an HNSW search, which exact search never does.
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -31,6 +38,8 @@ from workers.vectorstore.base import (
 )
 from workers.vectorstore.tuning import IndexTuning
 
+logger = logging.getLogger(__name__)
+
 SCHEMA_TYPES = {
     "keyword": qe.PayloadSchemaType.Keyword,
     "integer": qe.PayloadSchemaType.Integer,
@@ -48,8 +57,14 @@ class EdgeStore(QueryShortcuts):
         exact: bool = True,
         tuning: IndexTuning | None = None,
         indexing_threshold_kb: int = 20_000,
+        background_build_min: int = 0,
     ) -> None:
         self.path = Path(path)
+        # Unindexed points that start a background graph build (0: never).
+        self.background_build_min = background_build_min
+        self._swap = _ReadWriteLock()
+        self._journals: dict[str, list[Any]] = {}
+        self._builds: dict[str, threading.Thread] = {}
         self.exact = exact
         self.tuning = tuning or IndexTuning()
         self._hnsw = qe.HnswIndexConfig(
@@ -70,7 +85,8 @@ class EdgeStore(QueryShortcuts):
     def collections(self) -> list[str]:
         if not self.path.is_dir():
             return []
-        return sorted(p.name for p in self.path.iterdir() if p.is_dir())
+        # Dot-names are graph builds in progress (`build_in_background`).
+        return sorted(p.name for p in self.path.iterdir() if p.is_dir() and p.name[0] != ".")
 
     def _shard(self, name: str, *, dim: int | None = None) -> qe.EdgeShard | None:
         """The open shard for `name`; created when `dim` is given, else None if absent."""
@@ -147,7 +163,8 @@ class EdgeStore(QueryShortcuts):
         op = qe.UpdateOperation.upsert_points(
             [qe.Point(p.id, _floats(p.vector), p.payload) for p in points]
         )
-        self._call(shard.update, op)
+        self._write(collection, op)
+        self._maybe_build(collection)
 
     def query(self, collection: str, query: VectorQuery) -> list[Hit]:
         return self.query_batch(collection, [query])[0]
@@ -157,10 +174,12 @@ class EdgeStore(QueryShortcuts):
         if shard is None or not queries:
             return [[] for _ in queries]
         requests = [self._request(q) for q in queries]
-        if len(requests) == 1:
-            results = [self._call(shard.query, requests[0])]
-        else:
-            results = self._call(shard.query_batch, qe.QueryBatchRequest(requests))
+        with self._swap.reading():
+            shard = self._shard(collection) or shard
+            if len(requests) == 1:
+                results = [self._call(shard.query, requests[0])]
+            else:
+                results = self._call(shard.query_batch, qe.QueryBatchRequest(requests))
         return [[_hit(p) for p in points] for points in results]
 
     def _request(self, query: VectorQuery) -> qe.QueryRequest:
@@ -191,7 +210,9 @@ class EdgeStore(QueryShortcuts):
         shard = self._shard(collection)
         if shard is None or not ids:
             return {}
-        records = self._call(shard.retrieve, list(ids), False, True)
+        with self._swap.reading():
+            shard = self._shard(collection) or shard
+            records = self._call(shard.retrieve, list(ids), False, True)
         return {
             _uuid(r.id): np.asarray(r.vector, dtype=np.float32)
             for r in records
@@ -203,19 +224,21 @@ class EdgeStore(QueryShortcuts):
         if shard is None:
             return 0
         request = qe.CountRequest(filter=to_edge_filter(filter) if filter else None, exact=True)
-        return int(self._call(shard.count, request))
+        with self._swap.reading():
+            shard = self._shard(collection) or shard
+            return int(self._call(shard.count, request))
 
     def set_payload(self, ids: Sequence[UUID], payload: dict[str, Any]) -> None:
         for name in self.collections():
             shard = self._shard(name)
             if shard is not None and ids:
-                self._call(shard.update, qe.UpdateOperation.set_payload(list(ids), payload))
+                self._write(name, qe.UpdateOperation.set_payload(list(ids), payload))
 
     def delete(self, ids: Sequence[UUID]) -> None:
         for name in self.collections():
             shard = self._shard(name)
             if shard is not None and ids:
-                self._call(shard.update, qe.UpdateOperation.delete_points(list(ids)))
+                self._write(name, qe.UpdateOperation.delete_points(list(ids)))
 
     def iter_ids(self, collection: str, batch: int = 1000) -> Iterator[UUID]:
         shard = self._shard(collection)
@@ -226,15 +249,98 @@ class EdgeStore(QueryShortcuts):
             request = qe.ScrollRequest(
                 offset=offset, limit=batch, with_payload=False, with_vector=False
             )
-            records, offset = self._call(shard.scroll, request)
+            with self._swap.reading():
+                shard = self._shard(collection) or shard
+                records, offset = self._call(shard.scroll, request)
             yield from (_uuid(r.id) for r in records)
             if offset is None:
                 return
 
     # -- maintenance -------------------------------------------------------
 
+    def _write(self, collection: str, op: Any) -> None:
+        with self._swap.reading():
+            shard = self._shard(collection)
+            if shard is None:  # pragma: no cover  (callers create or list it first)
+                return
+            self._call(shard.update, op)
+            journal = self._journals.get(collection)
+            if journal is not None:  # a build is copying or has copied this shard
+                journal.append(op)
+
+    def _maybe_build(self, collection: str) -> None:
+        if not self.background_build_min or collection in self._builds:
+            return
+        shard = self._shard(collection)
+        info = shard.info() if shard is not None else None
+        if info is None:
+            return
+        # Each build copies the whole shard, so wait for a tenth more points as it grows.
+        due = max(self.background_build_min, info.points_count // 10)
+        if info.points_count - info.indexed_vectors_count >= due:
+            self.build_in_background(collection)
+
+    def build_in_background(self, collection: str) -> threading.Thread:
+        """Build `collection`'s graph in a child process; searches and writes go on meanwhile.
+
+        The shard is flushed and copied (writes wait for the copy only), the
+        copy is optimised by `workers.vectorstore.build`, then swapped in under
+        a brief exclusive lock, and the writes made since the copy are
+        replayed on it.  Returns the thread that runs it (join it to wait).
+        """
+        with self._lock:
+            running = self._builds.get(collection)
+            if running is not None:
+                return running
+            thread = threading.Thread(
+                target=self._build, args=(collection,), name=f"build-{collection}", daemon=True
+            )
+            self._builds[collection] = thread
+        thread.start()
+        return thread
+
+    def _build(self, collection: str) -> None:
+        live = self.path / collection
+        work = self.path / f".build-{collection}"
+        try:
+            with self._swap.writing():
+                shard = self._shard(collection)
+                if shard is None:
+                    return
+                self._call(shard.flush)
+                shutil.rmtree(work, ignore_errors=True)
+                shutil.copytree(live, work)
+                self._journals[collection] = []
+            subprocess.run(  # noqa: S603  (our interpreter, our module, a directory we made)
+                [sys.executable, "-m", "workers.vectorstore.build", str(work)],
+                check=True,
+                capture_output=True,
+                timeout=24 * 3600,
+            )
+            with self._swap.writing():
+                journal = self._journals.pop(collection, [])
+                old = self.path / f".old-{collection}"
+                with self._lock:
+                    self._shards.pop(collection).close()
+                    live.rename(old)
+                    work.rename(live)
+                    built = qe.EdgeShard.load(str(live))
+                    for op in journal:
+                        built.update(op)
+                    self._shards[collection] = built
+                shutil.rmtree(old, ignore_errors=True)
+        except Exception:
+            logger.exception(
+                "Background graph build of %s failed; searches scan meanwhile", collection
+            )
+            self._journals.pop(collection, None)
+            shutil.rmtree(work, ignore_errors=True)
+        finally:
+            with self._lock:
+                self._builds.pop(collection, None)
+
     def optimize(self, collection: str) -> bool:
-        """Build the HNSW graph. Blocks the whole process (GIL): run it off-line."""
+        """Build the HNSW graph in this process. Blocks it (GIL): run it off-line."""
         shard = self._shard(collection)
         return bool(shard and self._call(shard.optimize))
 
@@ -247,6 +353,8 @@ class EdgeStore(QueryShortcuts):
             self._shard(name)
 
     def close(self) -> None:
+        for thread in list(self._builds.values()):
+            thread.join()
         with self._lock:
             for shard in self._shards.values():
                 shard.close()
@@ -309,3 +417,37 @@ def _hit(point: Any) -> Hit:
         payload=point.payload,
         vector=np.asarray(vector, dtype=np.float32) if isinstance(vector, list) else None,
     )
+
+
+class _ReadWriteLock:
+    """Many readers or one writer: searches and writes share the shard, a swap has it alone."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._writer)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._readers -= 1
+                self._condition.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._writer)
+            self._writer = True
+            self._condition.wait_for(lambda: self._readers == 0)
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._writer = False
+                self._condition.notify_all()
