@@ -13,22 +13,12 @@ from prometheus_client import REGISTRY
 from gallery.importing import iter_image_files
 from gallery.models import Image
 from tests.factories import image_bytes, picture
+from tests.support.capture import Capture
 from workers.bulk import folder_import
 from workers.encoder import get_encoder
 from workers.vectorstore import EdgeStore, get_store, reset_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class Capture:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, value: str) -> None:
-        self.text += value
-
-    def flush(self) -> None:
-        pass
 
 
 def photo_folder(root: Path, count: int) -> Path:

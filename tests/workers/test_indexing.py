@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from gallery.models import Image
 from tests.factories import image_bytes, picture
+from tests.support.capture import Capture
 from workers.encoder import get_encoder
 from workers.tasks import index_image_task
 from workers.vectorstore import EdgeStore, get_store, reset_store
@@ -90,7 +91,7 @@ def test_index_folder_imports_recursively_and_reports(alice: Any, tmp_path: Path
     (folder / "2024" / "summer" / "copy-of-a.png").write_bytes(image_bytes(picture((200, 0, 0))))
     (folder / "2024" / "broken.jpg").write_bytes(b"not really a jpeg")
     (folder / "notes.txt").write_text("ignored")
-    out = _Capture()
+    out = Capture()
 
     call_command(
         "index_folder",
@@ -100,7 +101,7 @@ def test_index_folder_imports_recursively_and_reports(alice: Any, tmp_path: Path
         "--visibility",
         "public",
         stdout=out,
-        stderr=_Capture(),
+        stderr=Capture(),
     )
 
     assert Image.objects.filter(status=Image.Status.INDEXED, visibility="public").count() == 3
@@ -108,8 +109,8 @@ def test_index_folder_imports_recursively_and_reports(alice: Any, tmp_path: Path
     assert "duplicate_image: 1" in out.text
     assert "broken.jpg" in out.text
 
-    again = _Capture()
-    call_command("index_folder", str(folder), stdout=again, stderr=_Capture())
+    again = Capture()
+    call_command("index_folder", str(folder), stdout=again, stderr=Capture())
     assert "Imported 0 (indexed 0), skipped 4, failed 1." in again.text
 
 
@@ -134,14 +135,3 @@ def test_index_folder_fails_early_when_the_model_cannot_load(
     finally:
         settings.CLIP_MODEL = configured
         encoder.reset_encoder()
-
-
-class _Capture:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, value: str) -> None:
-        self.text += value
-
-    def flush(self) -> None:
-        pass
