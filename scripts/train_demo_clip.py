@@ -27,6 +27,10 @@ Recipe (each part answers something a plain CLIP run got wrong here):
   background, compression and second objects then grow to the full world by
   45%.  Without it the ViT stayed near chance on shape for thousands of steps;
   on canonical shapes alone it learns them in about a hundred.
+* Outline proportions vary as the curriculum grows (a star's inner radius, a
+  cross's arm width, a diamond's width: `world.render_pil(variation=...)`):
+  with one fixed drawing per shape, shape accuracy on the other renderer
+  stopped at 0.66; with varied proportions it reached 0.85 (7000 steps).
 
 Deterministic for a given ``--seed`` and ``--steps`` (one thread, one worker,
 data seeded per batch); ``--minutes`` only caps the run.  A checkpoint is
@@ -34,7 +38,7 @@ written to ``--out`` every ``--save-minutes`` so an interrupted run leaves a
 usable model.  At the end the saved directory is reloaded through
 AutoModel/AutoProcessor and evaluated on held-out scenes from both renderers.
 
-    python scripts/train_demo_clip.py --out models/demo-clip-shapes --steps 3800
+    python scripts/train_demo_clip.py --out models/demo-clip-shapes --steps 7000
 """
 
 from __future__ import annotations
@@ -545,7 +549,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=root / "models" / "clip-tiny-random",
         help="directory with the full OpenAI CLIP vocab.json + merges.txt",
     )
-    parser.add_argument("--steps", type=int, default=3800)
+    parser.add_argument("--steps", type=int, default=7000)
     parser.add_argument("--minutes", type=float, default=None, help="stop early after this long")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
