@@ -92,7 +92,9 @@ class QdrantClientStore(QueryShortcuts):
             if not self.client.collection_exists(name):
                 self.client.create_collection(
                     name,
-                    vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                    vectors_config=models.VectorParams(
+                        size=dim, distance=models.Distance.COSINE, on_disk=self.tuning.quantized
+                    ),
                     hnsw_config=self._hnsw,
                     quantization_config=self._quantization,
                 )

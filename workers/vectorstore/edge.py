@@ -123,7 +123,9 @@ class EdgeStore(QueryShortcuts):
                 type=qe.ScalarType.Int8, quantile=0.99, always_ram=True
             )
         return qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            vectors=qe.EdgeVectorParams(
+                size=dim, distance=qe.Distance.Cosine, on_disk=self.tuning.quantized
+            ),
             hnsw_config=self._hnsw,
             quantization_config=quantization,
             optimizers=self._optimizers,

@@ -26,7 +26,9 @@ class IndexTuning:
     # Measured at 100k: an owner holding 10% searched in 2.4 ms by scan and
     # 9.3 ms through the graph with ACORN (bench/results/search.json).
     full_scan_threshold_kb: int = 40_000
-    quantization: str = "none"  # "int8": scalar quantization, rescored with the originals
+    # "int8": scalar quantization kept in RAM, the original vectors on disk
+    # (memory-mapped) for rescoring the oversampled candidates.
+    quantization: str = "none"
     oversampling: float = 2.0
     acorn: bool = True
     acorn_max_selectivity: float = 0.4
