@@ -5,6 +5,7 @@ Scopes and rates come from `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from rest_framework.request import Request
@@ -29,7 +30,9 @@ class LoginUsernameThrottle(SimpleRateThrottle):
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if not isinstance(username, str) or not username:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:150]}
+        # Hashed: a username is user input, and cache keys must be plain and bounded.
+        ident = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class UserScopedThrottle(ScopedRateThrottle):
