@@ -118,21 +118,22 @@ def pipeline(
 ) -> float:
     """Files on disk to vectors in the store, as indexing runs; returns images/s."""
     from gallery.decoding import open_reduced
+    from workers.indexing import decode_short_side
     from workers.pipeline import encode_stream
     from workers.vectorstore import VectorPoint
 
-    preprocessor = encoder.preprocessor
-    short_side = min(preprocessor.output_size)
+    short_side = decode_short_side(encoder)
 
-    def prepare(path: Path) -> np.ndarray:
-        return preprocessor.resized(open_reduced(path, short_side=short_side))
-
-    def encode(arrays: list[np.ndarray]) -> np.ndarray:
-        return encoder.encode_pixels(preprocessor.normalise(np.stack(arrays)))
+    def prepare(path: Path) -> Any:
+        return encoder.prepare(open_reduced(path, short_side=short_side))
 
     def run() -> None:
         for done in encode_stream(
-            paths, prepare=prepare, encode=encode, batch_size=batch, workers=workers
+            paths,
+            prepare=prepare,
+            encode=encoder.encode_prepared,
+            batch_size=batch,
+            workers=workers,
         ):
             store.upsert(
                 collection,

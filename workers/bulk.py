@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -47,7 +48,7 @@ class Candidate:
 class Prepared:
     inspected: InspectedImage
     thumbnail: bytes
-    pixels: np.ndarray | None
+    pixels: Any  # what `ClipEncoder.prepare` returned; None when queuing for the workers
 
 
 class ImportInterrupted(ApplicationError):
@@ -171,19 +172,14 @@ def _prepare(candidate: Candidate, encoder: ClipEncoder | None) -> Prepared:
     """Validate, decode once, thumbnail and resize: runs in a decode thread."""
     inspected = inspect_image(candidate.data)
     thumbnail = make_thumbnail(inspected.image, settings.THUMBNAIL_SIZE)
-    pixels = None
-    if encoder is not None and encoder.preprocessor is not None:
-        pixels = encoder.preprocessor.resized(inspected.image)
+    pixels = encoder.prepare(inspected.image) if encoder is not None else None
     return Prepared(inspected, thumbnail, pixels)
 
 
 def _encode(encoder: ClipEncoder | None, prepared: list[Prepared]) -> np.ndarray:
     if encoder is None:
         return np.zeros((len(prepared), 0), dtype=np.float32)
-    if encoder.preprocessor is None:
-        return encoder.encode_images([p.inspected.image for p in prepared])
-    arrays = [p.pixels for p in prepared if p.pixels is not None]
-    return encoder.encode_pixels(encoder.preprocessor.normalise(np.stack(arrays)))
+    return encoder.encode_prepared([p.pixels for p in prepared])
 
 
 def _fail(summary: ImportSummary, path: Path, code: str, message: str) -> None:

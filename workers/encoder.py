@@ -152,6 +152,22 @@ class ClipEncoder:
         inputs = self.processor(images=[im.convert("RGB") for im in images], return_tensors="np")
         return np.asarray(inputs["pixel_values"], dtype=np.float32)
 
+    def prepare(self, image: PILImage.Image) -> Any:
+        """The per-image part of preprocessing, for a decode thread (see `workers.pipeline`).
+
+        Resized pixels with our preprocessor; the image itself when only the
+        model's own processor applies. `encode_prepared` takes a batch of these.
+        """
+        return self.preprocessor.resized(image) if self.preprocessor is not None else image
+
+    def encode_prepared(self, prepared: Sequence[Any]) -> np.ndarray:
+        """Encode what `prepare` returned, as one batch."""
+        if self.preprocessor is None:
+            return self.encode_images(prepared)
+        if not prepared:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.encode_pixels(self.preprocessor.normalise(np.stack(prepared)))
+
     def encode_pixels(self, pixel_values: np.ndarray) -> np.ndarray:
         """Encode preprocessed pixel values (see `pixel_values`) to unit vectors."""
         import torch

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -56,13 +57,6 @@ def images_index_by_id(
         return {}
 
 
-def image_index(*, image: Image) -> None:
-    """Index one image (see `images_index`); raises what is worth retrying."""
-    outcome = images_index(images=[image])
-    if outcome.retry:
-        raise next(iter(outcome.retry.values()))
-
-
 def images_index(
     *, images: Sequence[Image], request_ids: Mapping[str, str] | None = None
 ) -> IndexOutcome:
@@ -88,13 +82,14 @@ def images_index(
     primary = encoders[0]
     short_side = decode_short_side(primary)
 
-    def prepare(image: Image) -> PILImage.Image:
-        return load_picture(image.file.name or "", short_side=short_side)
+    def prepare(image: Image) -> tuple[PILImage.Image, Any]:
+        picture = load_picture(image.file.name or "", short_side=short_side)
+        return picture, primary.prepare(picture)
 
     batches = encode_stream(
         images,
         prepare=prepare,
-        encode=primary.encode_images,
+        encode=lambda prepared: primary.encode_prepared([pixels for _, pixels in prepared]),
         batch_size=primary.batch_size,
         workers=settings.INDEX_DECODE_THREADS,
         failures=(UnreadableImage, OSError),
@@ -108,8 +103,9 @@ def images_index(
                 else:
                     outcome.retry[str(image.id)] = error
             if batch.items:
+                pictures = [picture for picture, _ in batch.prepared]
                 store_encoded(
-                    batch.items, batch.prepared, batch.vectors, encoders, store, request_ids or {}
+                    batch.items, pictures, batch.vectors, encoders, store, request_ids or {}
                 )
                 outcome.indexed += [str(image.id) for image in batch.items]
     except (EncoderUnavailable, VectorStoreUnavailable) as exc:

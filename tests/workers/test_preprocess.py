@@ -9,7 +9,7 @@ from transformers import CLIPImageProcessor
 
 from gallery.demo import world
 from tests.factories import picture
-from workers.encoder import get_encoder
+from workers.encoder import ClipEncoder, get_encoder
 from workers.preprocess import ClipPreprocessor, UnsupportedProcessor
 
 # float32 against transformers' float64 steps: rounding only.
@@ -80,3 +80,18 @@ def test_unsupported_processor_options_are_refused_not_guessed() -> None:
         ClipPreprocessor.from_config({"size": {"longest_edge": 1024}})
     with pytest.raises(UnsupportedProcessor):
         ClipPreprocessor.from_config({"do_pad": True})
+
+
+def test_prepared_batches_encode_like_whole_images() -> None:
+    """What decode threads prepare, encoded as a batch, equals encoding the images;
+    without our preprocessor the model's own processor does the work."""
+    encoder = ClipEncoder(get_encoder().model_name, device="cpu", precision="fp32")
+    images = varied_images()[:6]
+    direct = encoder.encode_images(images)
+
+    ours = encoder.encode_prepared([encoder.prepare(image) for image in images])
+    encoder.preprocessor = None
+    fallback = encoder.encode_prepared([encoder.prepare(image) for image in images])
+
+    np.testing.assert_allclose(ours, direct, atol=1e-5)
+    assert (fallback * direct).sum(axis=1).min() >= 0.999
