@@ -57,6 +57,13 @@ def images_index_by_id(
         return {}
 
 
+def image_index_give_up(*, image_id: str, error: Exception) -> None:
+    """Out of retries: the image shows as failed, with why; a reindex queues it again."""
+    image = Image.objects.filter(pk=image_id).first()
+    if image is not None:
+        image.mark_failed(error=f"{type(error).__name__}: {error}")
+
+
 def images_index(
     *, images: Sequence[Image], request_ids: Mapping[str, str] | None = None
 ) -> IndexOutcome:

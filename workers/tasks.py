@@ -11,7 +11,7 @@ from celery_batches import Batches, SimpleRequest
 from django.conf import settings
 
 from clipsite.metrics import INDEX_SECONDS, timed
-from workers.indexing import images_index_by_id, stale_pending_images
+from workers.indexing import image_index_give_up, images_index_by_id, stale_pending_images
 from workers.reconcile import reconcile
 
 logger = logging.getLogger(__name__)
@@ -46,11 +46,7 @@ def index_image_task(requests: list[SimpleRequest]) -> None:
     for image_id, error in retry.items():
         attempt = attempts[image_id] + 1
         if attempt > settings.INDEX_MAX_RETRIES:
-            from gallery.models import Image
-
-            image = Image.objects.filter(pk=image_id).first()
-            if image is not None:
-                image.mark_failed(error=f"{type(error).__name__}: {error}")
+            image_index_give_up(image_id=image_id, error=error)
             continue
         logger.warning("Indexing %s failed (%s); retry %d", image_id, error, attempt)
         index_image_task.apply_async(
