@@ -292,3 +292,16 @@ def test_background_builds_start_by_themselves_past_a_threshold(tmp_path: Path) 
     assert reopened.indexed_vectors("images-auto-16") > 0
     assert reopened.count("images-auto-16") == 1200
     reopened.close()
+
+
+def test_a_swap_cut_off_midway_leaves_the_old_shard_in_use(tmp_path: Path) -> None:
+    edge = EdgeStore(str(tmp_path))
+    edge.upsert("images-swap-8", [point(unit([1.0]))])
+    edge.close()
+    (tmp_path / "images-swap-8").rename(tmp_path / ".old-images-swap-8")  # as a crash would
+
+    reopened = EdgeStore(str(tmp_path))
+
+    assert reopened.collections() == ["images-swap-8"]
+    assert reopened.count("images-swap-8") == 1
+    reopened.close()

@@ -65,6 +65,11 @@ class EdgeStore(QueryShortcuts):
         self._swap = _ReadWriteLock()
         self._journals: dict[str, list[Any]] = {}
         self._builds: dict[str, threading.Thread] = {}
+        # A graph swap cut off between its two renames leaves the old shard whole.
+        for old in self.path.glob(".old-*") if self.path.is_dir() else ():
+            live = self.path / old.name.removeprefix(".old-")
+            if not live.exists():
+                old.rename(live)
         self.exact = exact
         self.tuning = tuning or IndexTuning()
         self._hnsw = qe.HnswIndexConfig(
