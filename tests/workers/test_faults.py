@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from gallery.models import Image
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
@@ -106,6 +106,15 @@ def _media_settings_for_workers(settings_fixture: Any, tmp_path: Path) -> None:
     }
 
 
+def _backends_waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return int(cursor.fetchone()[0])
+
+
 def test_a_worker_killed_mid_run_loses_no_task(settings: Any, tmp_path: Path) -> None:
     from clipsite.celery import app
 
@@ -113,17 +122,24 @@ def test_a_worker_killed_mid_run_loses_no_task(settings: Any, tmp_path: Path) ->
     app.control.purge()
     reset_store()  # the worker processes open the embedded store, one at a time
     ids = _upload_many(12)
-    first = _worker(tmp_path, "first")
-    try:
-        deadline = time.monotonic() + 120
-        while _statuses(ids).get("indexed", 0) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        os.killpg(first.pid, signal.SIGKILL)  # no warm shutdown: a task dies in flight
-        first.wait(timeout=30)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-    assert _statuses(ids).get("indexed", 0) < len(ids)
+    # Row locks on all but the first batch: the worker indexes two images, then
+    # blocks writing the third, so the kill always lands mid-run, with a batch
+    # in flight, however fast the model is.
+    with transaction.atomic():
+        list(Image.objects.select_for_update().filter(pk__in=ids[2:]))
+        first = _worker(tmp_path, "first")
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not (
+                _statuses(ids).get("indexed", 0) >= 2 and _backends_waiting_on_a_lock()
+            ):
+                time.sleep(0.2)
+            os.killpg(first.pid, signal.SIGKILL)  # no warm shutdown: a task dies in flight
+            first.wait(timeout=30)
+        finally:
+            if first.poll() is None:
+                os.killpg(first.pid, signal.SIGKILL)
+        assert _statuses(ids) == {"indexed": 2, "pending": 10}
 
     time.sleep(6)  # past the visibility timeout: unacknowledged tasks become deliverable
     second = _worker(tmp_path, "second")
