@@ -16,14 +16,20 @@ Engines, each built and measured in its own process (so RSS is its own):
 * edge-hnsw: the same with its HNSW graph and the product's `IndexTuning`
   (tenant owner index, payload links, full-scan threshold, ACORN);
 * edge-hnsw-int8: the same with int8 scalar quantization and rescoring;
+* edge-hnsw-noacorn, edge-hnsw-int8-noacorn: those indexes searched without
+  ACORN (the payload links alone);
 * edge-hnsw-plain: a graph without payload links, ACORN or the scan
   fallback: what plain HNSW does to filtered search;
 * local: qdrant-client's local mode through `QdrantClientStore` (up to 200k).
 
-    python -m bench.search [--n 100000] [--queries 100]
+    python -m bench.search [--n 100000] [--queries 100] [--keep DIR]
+
+Each engine is built in one process and searched from a fresh one, so
+`rss_mb` is what serving costs (`build_rss_mb` is the build's peak).  With
+`--keep` the data and the built indexes stay in DIR and later runs reuse them.
 
 Rows `{engine, n, filter, recall_at_10, p50_ms, p99_ms, build_s, rss_mb,
-disk_mb}` go to bench/results/search.json (merged by engine, n and filter,
+build_rss_mb, disk_mb}` go to bench/results/search.json (merged by engine, n and filter,
 so runs at 100k and 1M accumulate).
 """
 
@@ -38,6 +44,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,7 +60,16 @@ START = datetime(2020, 1, 1, tzinfo=UTC)
 DAYS = 5 * 365
 WINDOW = (START + timedelta(days=900), START + timedelta(days=900 + DAYS // 10))
 FILTERS = ("none", "owner 1%", "owner 10%", "owner 50%", "date 10%")
-ENGINES = ("numpy", "edge-exact", "edge-hnsw", "edge-hnsw-int8", "edge-hnsw-plain", "local")
+ENGINES = (
+    "numpy",
+    "edge-exact",
+    "edge-hnsw",
+    "edge-hnsw-noacorn",
+    "edge-hnsw-int8",
+    "edge-hnsw-int8-noacorn",
+    "edge-hnsw-plain",
+    "local",
+)
 
 
 def clustered(n: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
@@ -133,42 +149,95 @@ def disk_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
-def open_engine(engine: str, path: Path) -> Any:
+# Search-time variants: the index another engine built, queried with other settings.
+VARIANTS = {
+    "edge-hnsw-noacorn": ("edge-hnsw", {"acorn": False}),
+    "edge-hnsw-int8-noacorn": ("edge-hnsw-int8", {"acorn": False}),
+}
+
+
+def index_of(engine: str) -> str:
+    """The engine whose built index `engine` searches."""
+    return VARIANTS[engine][0] if engine in VARIANTS else engine
+
+
+def open_engine(engine: str, folder: Path) -> Any:
     from workers.vectorstore import EdgeStore, QdrantClientStore
     from workers.vectorstore.tuning import IndexTuning
 
-    if engine == "edge-exact":
+    base, changes = VARIANTS.get(engine, (engine, {}))
+    path = folder / base
+    tunings = {
+        "edge-hnsw": IndexTuning(),
+        "edge-hnsw-int8": IndexTuning(quantization="int8"),
+        "edge-hnsw-plain": IndexTuning(payload_m=0, acorn=False, full_scan_threshold_kb=1),
+    }
+    if base == "edge-exact":
         return EdgeStore(str(path))
-    if engine == "edge-hnsw":
-        return EdgeStore(str(path), exact=False)
-    if engine == "edge-hnsw-int8":
-        return EdgeStore(str(path), exact=False, tuning=IndexTuning(quantization="int8"))
-    if engine == "edge-hnsw-plain":
-        plain = IndexTuning(payload_m=0, acorn=False, full_scan_threshold_kb=1)
-        return EdgeStore(str(path), exact=False, tuning=plain)
+    if base in tunings:
+        return EdgeStore(str(path), exact=False, tuning=replace(tunings[base], **changes))
     return QdrantClientStore(path=str(path))
 
 
-def measure_engine(engine: str, folder: Path, out: Any) -> None:
-    """Build one engine and time every filter; runs in a child process."""
+def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clipsite.settings")
     os.environ.setdefault("CLIPSEARCH_DEV", "1")
     import django
 
     django.setup()
+
+
+def build_engine(engine: str, folder: Path, out: Any) -> None:
+    """Load every point and build the graph; runs in a child process."""
+    _django()
     from workers.vectorstore import VectorPoint
 
     vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-    queries = np.load(folder / "queries.npy")
     owner = np.load(folder / "owner.npy")
     public = np.load(folder / "public.npy")
     day = np.load(folder / "day.npy")
     names = [*OWNERS, "others"]
-    ids = [uuid.UUID(int=i + 1) for i in range(len(vectors))]
     started = time.perf_counter()
+    store = open_engine(engine, folder)
+    store.ensure_collection("bench", DIM)
+    for start in range(0, len(vectors), 1000):
+        stop = min(start + 1000, len(vectors))
+        store.upsert(
+            "bench",
+            [
+                VectorPoint(
+                    id=uuid.UUID(int=i + 1),
+                    vector=np.asarray(vectors[i]),
+                    payload={
+                        "owner": names[owner[i]],
+                        "visibility": "public" if public[i] else "private",
+                        "hidden": 0,
+                        "uploaded_at": (START + timedelta(days=int(day[i]))).isoformat(),
+                    },
+                )
+                for i in range(start, stop)
+            ],
+        )
+    if engine.startswith("edge-hnsw"):
+        store.optimize("bench")
+    store.close()
+    out.put(
+        {
+            "build_s": time.perf_counter() - started,
+            "build_rss_mb": rss_mb(),
+            "disk_mb": disk_mb(folder / engine),
+        }
+    )
+
+
+def measure_engine(engine: str, folder: Path, out: Any) -> None:
+    """Open a built engine and time every filter; runs in a fresh child process,
+    so its RSS is what serving costs, not what building did."""
+    _django()
+    queries = np.load(folder / "queries.npy")
     search: Callable[[np.ndarray, Any, np.ndarray | None], list[int]]
     if engine == "numpy":
-        matrix = np.asarray(vectors)
+        matrix = np.load(folder / "vectors.npy")
 
         def search(query: np.ndarray, flt: Any, mask: np.ndarray | None) -> list[int]:
             scores = matrix @ query
@@ -178,38 +247,18 @@ def measure_engine(engine: str, folder: Path, out: Any) -> None:
             return top
 
     else:
-        path = folder / engine
-        store = open_engine(engine, path)
-        store.ensure_collection("bench", DIM)
-        for start in range(0, len(vectors), 1000):
-            block = slice(start, min(start + 1000, len(vectors)))
-            store.upsert(
-                "bench",
-                [
-                    VectorPoint(
-                        id=ids[i],
-                        vector=np.asarray(vectors[i]),
-                        payload={
-                            "owner": names[owner[i]],
-                            "visibility": "public" if public[i] else "private",
-                            "hidden": 0,
-                            "uploaded_at": (START + timedelta(days=int(day[i]))).isoformat(),
-                        },
-                    )
-                    for i in range(block.start, block.stop)
-                ],
-            )
-        if engine.startswith("edge-hnsw"):
-            store.optimize("bench")
+        store = open_engine(engine, folder)
+        if engine != "local":
+            print(f"{engine}: {store.segments('bench')} segment(s)", flush=True)
 
         def search(query: np.ndarray, flt: Any, mask: np.ndarray | None) -> list[int]:
             return [hit.id.int - 1 for hit in store.search("bench", query, limit=10, filter=flt)]
 
-    build_s = time.perf_counter() - started
     rows = []
     for name, mask in masks(folder).items():
         flt = store_filter(name)
-        search(queries[0], flt, mask)  # warm
+        for query in queries[:10]:  # warm: the first searches page the index in
+            search(query, flt, mask)
         timings, found = [], []
         for query in queries:
             begun = time.perf_counter()
@@ -218,17 +267,25 @@ def measure_engine(engine: str, folder: Path, out: Any) -> None:
         rows.append(
             {
                 "engine": engine,
-                "n": len(vectors),
+                "n": len(mask) if mask is not None else len(np.load(folder / "day.npy")),
                 "filter": name,
                 "found": found,
                 "p50_ms": float(np.percentile(timings, 50)),
                 "p99_ms": float(np.percentile(timings, 99)),
-                "build_s": build_s,
                 "rss_mb": rss_mb(),
-                "disk_mb": disk_mb(folder / engine) if engine != "numpy" else 0.0,
             }
         )
     out.put(rows)
+
+
+def _in_child(target: Callable[..., None], *args: Any) -> Any:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=target, args=(*args, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
 
 
 def main() -> None:
@@ -236,6 +293,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the data and the built indexes in DIR/<n> and reuse them on the next run",
+    )
     args = parser.parse_args()
 
     engines = [e for e in args.engines.split(",") if e]
@@ -245,19 +307,26 @@ def main() -> None:
         engines.remove("local")
         print("local mode skipped above 200k points")
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
-        folder = Path(tmp)
-        print(f"generating {args.n:,} clustered vectors ...", flush=True)
-        make_data(folder, args.n, args.queries)
+        folder = Path(args.keep) / str(args.n) if args.keep else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / "day.npy").exists():
+            print(f"generating {args.n:,} clustered vectors ...", flush=True)
+            make_data(folder, args.n, args.queries)
         reference = exact_top(folder)
-        context = multiprocessing.get_context("spawn")
         rows = []
         for engine in engines:
-            queue = context.Queue()
-            child = context.Process(target=measure_engine, args=(engine, folder, queue))
-            child.start()
-            result = queue.get()
-            child.join()
-            for row in result:
+            base = index_of(engine)
+            built = folder / f"{base}.build.json"
+            if base == "numpy":
+                build = {"build_s": 0.0, "build_rss_mb": 0.0, "disk_mb": 0.0}
+            elif built.exists():
+                build = json.loads(built.read_text())
+                print(f"{engine}: reusing the index built in {build['build_s']:.0f} s", flush=True)
+            else:
+                build = _in_child(build_engine, base, folder)
+                built.write_text(json.dumps(build))
+            for row in _in_child(measure_engine, engine, folder):
+                row.update(build)
                 truth = reference[row["filter"]]
                 hits = [
                     len(set(found) & set(exact)) / max(1, len(exact))
@@ -269,7 +338,7 @@ def main() -> None:
                     f"{row['engine']:16s} {row['filter']:10s} recall@10 {row['recall_at_10']:.3f}"
                     f"  p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms"
                     f"  build {row['build_s']:6.1f} s  rss {row['rss_mb']:7.0f} MB"
-                    f"  disk {row['disk_mb']:6.0f} MB",
+                    f" (build {row['build_rss_mb']:6.0f})  disk {row['disk_mb']:6.0f} MB",
                     flush=True,
                 )
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else []

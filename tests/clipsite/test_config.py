@@ -81,10 +81,16 @@ def test_bad_values_are_explained() -> None:
 
 
 def test_vector_index_tuning_comes_from_the_environment(tmp_path: Path) -> None:
-    env = {"VECTOR_HNSW_M": "32", "VECTOR_QUANTIZATION": "int8", "VECTOR_ACORN": "0"}
+    env = {
+        "VECTOR_HNSW_M": "32",
+        "VECTOR_QUANTIZATION": "int8",
+        "VECTOR_ACORN": "0",
+        "VECTOR_MAX_SEGMENT_KB": "500000",
+    }
 
     tuning = config.vector_store_config(env, tmp_path)["OPTIONS"]["tuning"]
 
     assert (tuning.hnsw_m, tuning.quantization, tuning.acorn) == (32, "int8", False)
+    assert tuning.max_segment_kb == 500_000
     with pytest.raises(config.ConfigError, match="quantization"):
         config.vector_store_config({"VECTOR_QUANTIZATION": "pq"}, tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -305,3 +306,15 @@ def test_a_swap_cut_off_midway_leaves_the_old_shard_in_use(tmp_path: Path) -> No
     assert reopened.collections() == ["images-swap-8"]
     assert reopened.count("images-swap-8") == 1
     reopened.close()
+
+
+def test_segment_size_and_graph_settings_reach_the_engine(tmp_path: Path) -> None:
+    tuning = IndexTuning(hnsw_m=24, payload_m=8, max_segment_kb=123_456)
+    edge = EdgeStore(str(tmp_path), exact=False, tuning=tuning)
+    edge.ensure_collection(COLLECTION, DIM)
+    edge.close()
+
+    saved = json.loads((tmp_path / COLLECTION / "edge_config.json").read_text())
+
+    assert saved["optimizers"]["max_segment_size"] == 123_456
+    assert (saved["hnsw_config"]["m"], saved["hnsw_config"]["payload_m"]) == (24, 8)

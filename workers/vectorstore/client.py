@@ -97,6 +97,9 @@ class QdrantClientStore(QueryShortcuts):
                     ),
                     hnsw_config=self._hnsw,
                     quantization_config=self._quantization,
+                    optimizers_config=models.OptimizersConfigDiff(
+                        max_segment_size=self.tuning.max_segment_kb
+                    ),
                 )
                 for key, kind in PAYLOAD_INDEXES.items():
                     schema = SCHEMAS["owner"] if key == "owner" else SCHEMAS[kind]

@@ -78,7 +78,10 @@ class EdgeStore(QueryShortcuts):
             full_scan_threshold=self.tuning.full_scan_threshold_kb,
             payload_m=self.tuning.payload_m,
         )
-        self._optimizers = qe.EdgeOptimizersConfig(indexing_threshold=indexing_threshold_kb)
+        self._optimizers = qe.EdgeOptimizersConfig(
+            indexing_threshold=indexing_threshold_kb,
+            max_segment_size=self.tuning.max_segment_kb,
+        )
         self._shards: dict[str, qe.EdgeShard] = {}
         self._lock = threading.RLock()
 
@@ -354,6 +357,11 @@ class EdgeStore(QueryShortcuts):
     def indexed_vectors(self, collection: str) -> int:
         shard = self._shard(collection)
         return int(shard.info().indexed_vectors_count) if shard else 0
+
+    def segments(self, collection: str) -> int:
+        """How many segments the collection is cut into (filter thresholds apply per segment)."""
+        shard = self._shard(collection)
+        return int(shard.info().segments_count) if shard else 0
 
     def ping(self) -> None:
         for name in self.collections():

@@ -26,6 +26,11 @@ class IndexTuning:
     # Measured at 100k: an owner holding 10% searched in 2.4 ms by scan and
     # 9.3 ms through the graph with ACORN (bench/results/search.json).
     full_scan_threshold_kb: int = 40_000
+    # Largest segment the optimizer merges up to. A search walks each segment's
+    # graph and applies the scan threshold per segment, so as imports add
+    # segments, fewer and larger ones answer faster. The engine's default
+    # (256 MB per core) would hold a million 512-d vectors in four or more.
+    max_segment_kb: int = 4_000_000
     # "int8": scalar quantization kept in RAM, the original vectors on disk
     # (memory-mapped) for rescoring the oversampled candidates.
     quantization: str = "none"
@@ -58,6 +63,7 @@ class IndexTuning:
             full_scan_threshold_kb=int(
                 number("VECTOR_FULL_SCAN_THRESHOLD_KB", defaults.full_scan_threshold_kb)
             ),
+            max_segment_kb=int(number("VECTOR_MAX_SEGMENT_KB", defaults.max_segment_kb)),
             quantization=env.get("VECTOR_QUANTIZATION") or defaults.quantization,
             oversampling=number("VECTOR_OVERSAMPLING", defaults.oversampling),
             acorn=(env.get("VECTOR_ACORN") or "1").lower() not in ("0", "false", "no", "off"),
