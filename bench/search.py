@@ -150,7 +150,7 @@ def disk_mb(path: Path) -> float:
 
 
 # Search-time variants: the index another engine built, queried with other settings.
-VARIANTS = {
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "edge-hnsw-noacorn": ("edge-hnsw", {"acorn": False}),
     "edge-hnsw-int8-noacorn": ("edge-hnsw-int8", {"acorn": False}),
 }
