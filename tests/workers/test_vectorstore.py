@@ -318,3 +318,13 @@ def test_segment_size_and_graph_settings_reach_the_engine(tmp_path: Path) -> Non
 
     assert saved["optimizers"]["max_segment_size"] == 123_456
     assert (saved["hnsw_config"]["m"], saved["hnsw_config"]["payload_m"]) == (24, 8)
+
+
+def test_graph_links_only_for_fields_searched_on_their_own(tmp_path: Path) -> None:
+    """Links for the access fields every search carries (and for rare filters) would
+    cost another graph build each; the owner, tags and dates keep theirs."""
+    edge = EdgeStore(str(tmp_path), exact=False)
+    edge.ensure_collection(COLLECTION, DIM)
+
+    assert edge.graph_linked_fields(COLLECTION) == {"owner", "tags", "uploaded_at", "taken_at"}
+    edge.close()

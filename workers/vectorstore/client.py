@@ -18,15 +18,22 @@ from workers.vectorstore.base import (
     VectorQuery,
     VectorStoreUnavailable,
 )
-from workers.vectorstore.tuning import IndexTuning
+from workers.vectorstore.tuning import GRAPH_LINKED, IndexTuning, acorn_wanted
 
-SCHEMAS: dict[str, Any] = {
-    # The owner is the tenant: Qdrant co-locates each tenant's points.
-    "owner": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-    "keyword": models.PayloadSchemaType.KEYWORD,
-    "integer": models.PayloadSchemaType.INTEGER,
-    "datetime": models.PayloadSchemaType.DATETIME,
-}
+
+def payload_schema(key: str, kind: str) -> Any:
+    """The index for a payload field (see `GRAPH_LINKED` for which get graph links)."""
+    linked = key in GRAPH_LINKED
+    if kind == "keyword":
+        # The owner is the tenant: Qdrant co-locates each tenant's points.
+        return models.KeywordIndexParams(
+            type=models.KeywordIndexType.KEYWORD, is_tenant=key == "owner", enable_hnsw=linked
+        )
+    if kind == "integer":
+        return models.IntegerIndexParams(
+            type=models.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=linked
+        )
+    return models.DatetimeIndexParams(type=models.DatetimeIndexType.DATETIME, enable_hnsw=linked)
 
 
 class QdrantClientStore(QueryShortcuts):
@@ -72,15 +79,11 @@ class QdrantClientStore(QueryShortcuts):
         self._search_params = models.SearchParams(
             hnsw_ef=self.tuning.search_ef, quantization=quantization_params
         )
-        self._filtered_search_params = models.SearchParams(
+        self._acorn_search_params = models.SearchParams(
             hnsw_ef=self.tuning.search_ef,
             quantization=quantization_params,
-            acorn=(
-                models.AcornSearchParams(
-                    enable=True, max_selectivity=self.tuning.acorn_max_selectivity
-                )
-                if self.tuning.acorn
-                else None
+            acorn=models.AcornSearchParams(
+                enable=True, max_selectivity=self.tuning.acorn_max_selectivity
             ),
         )
         self._known: set[str] = set()
@@ -102,8 +105,9 @@ class QdrantClientStore(QueryShortcuts):
                     ),
                 )
                 for key, kind in PAYLOAD_INDEXES.items():
-                    schema = SCHEMAS["owner"] if key == "owner" else SCHEMAS[kind]
-                    self.client.create_payload_index(name, key, field_schema=schema)
+                    self.client.create_payload_index(
+                        name, key, field_schema=payload_schema(key, kind)
+                    )
         self._known.add(name)
 
     def collections(self) -> list[str]:
@@ -164,7 +168,11 @@ class QdrantClientStore(QueryShortcuts):
             limit=query.limit,
             offset=query.offset,
             score_threshold=query.score_threshold,
-            params=self._filtered_search_params if query.filter else self._search_params,
+            params=(
+                self._acorn_search_params
+                if query.filter and self.tuning.acorn and acorn_wanted(query.filter)
+                else self._search_params
+            ),
             with_payload=query.with_payload,
             with_vector=query.with_vectors,
         )

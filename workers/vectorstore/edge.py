@@ -36,15 +36,9 @@ from workers.vectorstore.base import (
     VectorQuery,
     VectorStoreUnavailable,
 )
-from workers.vectorstore.tuning import IndexTuning
+from workers.vectorstore.tuning import GRAPH_LINKED, IndexTuning, acorn_wanted
 
 logger = logging.getLogger(__name__)
-
-SCHEMA_TYPES = {
-    "keyword": qe.PayloadSchemaType.Keyword,
-    "integer": qe.PayloadSchemaType.Integer,
-    "datetime": qe.PayloadSchemaType.Datetime,
-}
 
 
 class EdgeStore(QueryShortcuts):
@@ -141,12 +135,15 @@ class EdgeStore(QueryShortcuts):
 
     @staticmethod
     def _schema(key: str, kind: str) -> Any:
+        linked = key in GRAPH_LINKED
         if kind == "keyword":
             # The owner is the tenant: its points are stored and linked together.
-            return qe.KeywordIndexParams(is_tenant=key == "owner")
-        return SCHEMA_TYPES[kind]
+            return qe.KeywordIndexParams(is_tenant=key == "owner", enable_hnsw=linked)
+        if kind == "integer":
+            return qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=linked)
+        return qe.DatetimeIndexParams(enable_hnsw=linked)
 
-    def _search_params(self, filtered: bool) -> qe.SearchParams:
+    def _search_params(self, flt: f.Filter | None) -> qe.SearchParams:
         return qe.SearchParams(
             hnsw_ef=self.tuning.search_ef,
             exact=self.exact,
@@ -157,7 +154,7 @@ class EdgeStore(QueryShortcuts):
             ),
             acorn=(
                 qe.AcornSearchParams(enable=True, max_selectivity=self.tuning.acorn_max_selectivity)
-                if filtered and self.tuning.acorn
+                if flt and self.tuning.acorn and acorn_wanted(flt)
                 else None
             ),
         )
@@ -211,7 +208,7 @@ class EdgeStore(QueryShortcuts):
             query=scoring,
             filter=to_edge_filter(query.filter) if query.filter else None,
             score_threshold=query.score_threshold,
-            params=self._search_params(query.filter is not None),
+            params=self._search_params(query.filter),
             with_payload=query.with_payload,
             with_vector=query.with_vectors,
         )
@@ -357,6 +354,12 @@ class EdgeStore(QueryShortcuts):
     def indexed_vectors(self, collection: str) -> int:
         shard = self._shard(collection)
         return int(shard.info().indexed_vectors_count) if shard else 0
+
+    def graph_linked_fields(self, collection: str) -> set[str]:
+        """Payload fields whose values have graph links of their own (`payload_m`)."""
+        shard = self._shard(collection)
+        schema = shard.info().payload_schema if shard else {}
+        return {key for key, info in schema.items() if getattr(info.params, "enable_hnsw", True)}
 
     def segments(self, collection: str) -> int:
         """How many segments the collection is cut into (filter thresholds apply per segment)."""

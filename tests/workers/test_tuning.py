@@ -1,0 +1,48 @@
+"""Which filtered searches walk the graph with ACORN, and which rely on its payload links."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from workers.vectorstore import DateRange, Filter, HasId, Match, MatchAny, Range
+from workers.vectorstore.tuning import acorn_wanted
+
+# The shape of search.services.access_filter: the owner's points, or public ones.
+ACCESS = Filter(
+    should=(
+        Match("owner", "7"),
+        Filter(must=(Match("visibility", "public"),), must_not=(Match("hidden", 1),)),
+    )
+)
+SINCE = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("flt", "wanted"),
+    [
+        (ACCESS, False),  # the owner's links serve it
+        (Filter(must=(ACCESS, Filter(must=(DateRange("uploaded_at", gte=SINCE),)))), False),
+        (Filter(must=(ACCESS, Filter(must=(MatchAny("tags", ("dog", "cat")),)))), False),
+        (Filter(must=(ACCESS, Filter(must=(Match("format", "PNG"),)))), True),
+        (Filter(must=(ACCESS, Filter(must=(Range("width", gte=3000),)))), True),
+        (Filter(must=(Match("visibility", "public"),)), True),
+        (Filter(should=(Match("format", "PNG"), Match("format", "GIF"))), True),
+        (Filter(should=(Match("format", "PNG"), Match("tags", "dog"))), False),
+        (Filter(must=(ACCESS,), must_not=(Match("format", "PNG"), HasId(()))), False),
+    ],
+    ids=[
+        "access",
+        "access+date",
+        "access+tags",
+        "access+format",
+        "access+width",
+        "visibility-only",
+        "should-unlinked",
+        "should-mixed",
+        "must-not-ignored",
+    ],
+)
+def test_acorn_only_where_no_graph_links_serve_the_filter(flt: Filter, wanted: bool) -> None:
+    assert acorn_wanted(flt) is wanted
