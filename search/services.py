@@ -253,7 +253,8 @@ def _prepare(
         # Without negatives the store scores by cosine to the positive vector
         # and can apply the threshold itself; otherwise _scored does.
         score_threshold=None if negatives else request.min_score,
-        with_vectors=True,
+        # Only a query moved by negatives rescores its hits by their vectors.
+        with_vectors=bool(negatives),
     )
     return _Prepared(request=request, positive=positive, query=query)
 
