@@ -34,6 +34,10 @@ def test_text_search_returns_scored_results_best_first(alice_api: Any, upload: A
     assert all(-1.0 <= s <= 1.0 for s in scores)
     assert {r["image"]["id"] for r in results} <= set(ids.values())
     assert set(results[0]["image"]) >= {"id", "url", "thumbnail_url", "filename", "status", "tags"}
+    for result in results:  # each image its own links, absolute
+        image = result["image"]
+        assert image["url"] == f"http://testserver/api/images/{image['id']}/file/"
+        assert image["thumbnail_url"] == f"http://testserver/api/images/{image['id']}/thumbnail/"
 
 
 def test_search_by_image_returns_that_image_first(alice_api: Any, upload: Any) -> None:
