@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -19,3 +20,6 @@ def post_worker_init(worker: Any) -> None:
         get_encoder()
     except EncoderUnavailable as exc:
         logging.getLogger(__name__).warning("Model not preloaded: %s", exc.message)
+    # Django, torch and the model leave about half a million long-lived objects
+    # that every full collection would walk again: set them aside.
+    gc.freeze()

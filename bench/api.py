@@ -273,6 +273,10 @@ def main() -> None:
                 print("production stack skipped: PostgreSQL or Redis is not running")
                 continue
             rows += bench_stack(stack, args.n, args.requests, model_dir)
+    # Rows of stacks not run this time are kept (`--stacks` runs a subset).
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    ran = {row["stack"] for row in rows}
+    rows = [row for row in previous if row["stack"] not in ran] + rows
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
