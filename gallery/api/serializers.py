@@ -46,12 +46,12 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
         # A page of results needs two URLs an image, and reverse() with
         # build_absolute_uri() took a third of a search's serialising time:
         # each is done once a page, for a stand-in id, which is then replaced.
-        templates = self.context.setdefault("url_templates", {})
+        templates: dict[str, str] = self.root.__dict__.setdefault("_url_templates", {})
         if name not in templates:
             path = reverse(name, kwargs={"pk": _STAND_IN})
             request = self.context.get("request")
             templates[name] = request.build_absolute_uri(path) if request else path
-        return str(templates[name]).replace(_STAND_IN, str(image.pk))
+        return templates[name].replace(_STAND_IN, str(image.pk))
 
 
 class ImageUploadSerializer(serializers.Serializer[None]):
