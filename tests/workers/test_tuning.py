@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from workers.vectorstore import DateRange, Filter, HasId, Match, MatchAny, Range
-from workers.vectorstore.tuning import acorn_wanted
+from workers.vectorstore.tuning import IndexTuning, acorn_wanted
 
 # The shape of search.services.access_filter: the owner's points, or public ones.
 ACCESS = Filter(
@@ -46,3 +46,12 @@ SINCE = datetime(2024, 1, 1, tzinfo=UTC)
 )
 def test_acorn_only_where_no_graph_links_serve_the_filter(flt: Filter, wanted: bool) -> None:
     assert acorn_wanted(flt) is wanted
+
+
+def test_acorn_is_off_without_a_filter_or_when_switched_off() -> None:
+    by_format = Filter(must=(Match("format", "PNG"),))
+
+    assert IndexTuning().acorn_for(by_format)
+    assert not IndexTuning(acorn=False).acorn_for(by_format)
+    assert not IndexTuning().acorn_for(None)
+    assert not IndexTuning().acorn_for(Filter())

@@ -18,7 +18,7 @@ from workers.vectorstore.base import (
     VectorQuery,
     VectorStoreUnavailable,
 )
-from workers.vectorstore.tuning import GRAPH_LINKED, IndexTuning, acorn_wanted
+from workers.vectorstore.tuning import GRAPH_LINKED, IndexTuning
 
 
 def payload_schema(key: str, kind: str) -> Any:
@@ -170,7 +170,7 @@ class QdrantClientStore(QueryShortcuts):
             score_threshold=query.score_threshold,
             params=(
                 self._acorn_search_params
-                if query.filter and self.tuning.acorn and acorn_wanted(query.filter)
+                if self.tuning.acorn_for(query.filter)
                 else self._search_params
             ),
             with_payload=query.with_payload,

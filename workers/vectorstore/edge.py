@@ -36,7 +36,7 @@ from workers.vectorstore.base import (
     VectorQuery,
     VectorStoreUnavailable,
 )
-from workers.vectorstore.tuning import GRAPH_LINKED, IndexTuning, acorn_wanted
+from workers.vectorstore.tuning import GRAPH_LINKED, IndexTuning
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class EdgeStore(QueryShortcuts):
             ),
             acorn=(
                 qe.AcornSearchParams(enable=True, max_selectivity=self.tuning.acorn_max_selectivity)
-                if flt and self.tuning.acorn and acorn_wanted(flt)
+                if self.tuning.acorn_for(flt)
                 else None
             ),
         )

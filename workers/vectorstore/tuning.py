@@ -32,8 +32,8 @@ class IndexTuning:
     payload_m: int = 16
     # Below this many KB of matching vectors a filtered search scans instead
     # of walking the graph (40,000 KB: about 20,000 vectors of 512 floats).
-    # Measured at 100k: an owner holding 10% searched in 2.4 ms by scan and
-    # 9.3 ms through the graph with ACORN (bench/results/search.json).
+    # Chosen at 100k, when every filtered walk used ACORN: an owner holding
+    # 10% searched in 2.4 ms by scan and 9.3 ms through the graph.
     full_scan_threshold_kb: int = 40_000
     # Largest segment the optimizer merges up to. A search walks each segment's
     # graph and applies the scan threshold per segment, so as imports add
@@ -57,6 +57,10 @@ class IndexTuning:
     @property
     def quantized(self) -> bool:
         return self.quantization == "int8"
+
+    def acorn_for(self, flt: Filter | None) -> bool:
+        """Whether a search with `flt` walks the graph with ACORN (see `acorn_wanted`)."""
+        return flt is not None and bool(flt) and self.acorn and acorn_wanted(flt)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IndexTuning:
