@@ -16,8 +16,6 @@ Engines, each built and measured in its own process (so RSS is its own):
 * edge-hnsw: the same with its HNSW graph and the product's `IndexTuning`
   (tenant owner index, payload links, full-scan threshold, ACORN);
 * edge-hnsw-int8: the same with int8 scalar quantization and rescoring;
-* edge-hnsw-noacorn, edge-hnsw-int8-noacorn: those indexes searched without
-  ACORN (the payload links alone);
 * edge-hnsw-plain: a graph without payload links, ACORN or the scan
   fallback: what plain HNSW does to filtered search;
 * local: qdrant-client's local mode through `QdrantClientStore` (up to 200k).
@@ -44,7 +42,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,17 +56,7 @@ PUBLIC_SHARE = 0.01  # of the others' points
 START = datetime(2020, 1, 1, tzinfo=UTC)
 DAYS = 5 * 365
 WINDOW = (START + timedelta(days=900), START + timedelta(days=900 + DAYS // 10))
-FILTERS = ("none", "owner 1%", "owner 10%", "owner 50%", "date 10%")
-ENGINES = (
-    "numpy",
-    "edge-exact",
-    "edge-hnsw",
-    "edge-hnsw-noacorn",
-    "edge-hnsw-int8",
-    "edge-hnsw-int8-noacorn",
-    "edge-hnsw-plain",
-    "local",
-)
+ENGINES = ("numpy", "edge-exact", "edge-hnsw", "edge-hnsw-int8", "edge-hnsw-plain", "local")
 
 
 def clustered(n: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
@@ -156,33 +143,20 @@ def disk_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
-# Search-time variants: the index another engine built, queried with other settings.
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "edge-hnsw-noacorn": ("edge-hnsw", {"acorn": False}),
-    "edge-hnsw-int8-noacorn": ("edge-hnsw-int8", {"acorn": False}),
-}
-
-
-def index_of(engine: str) -> str:
-    """The engine whose built index `engine` searches."""
-    return VARIANTS[engine][0] if engine in VARIANTS else engine
-
-
 def open_engine(engine: str, folder: Path) -> Any:
     from workers.vectorstore import EdgeStore, QdrantClientStore
     from workers.vectorstore.tuning import IndexTuning
 
-    base, changes = VARIANTS.get(engine, (engine, {}))
-    path = folder / base
-    tunings = {
-        "edge-hnsw": IndexTuning(),
-        "edge-hnsw-int8": IndexTuning(quantization="int8"),
-        "edge-hnsw-plain": IndexTuning(payload_m=0, acorn=False, full_scan_threshold_kb=1),
-    }
-    if base == "edge-exact":
+    path = folder / engine
+    if engine == "edge-exact":
         return EdgeStore(str(path))
-    if base in tunings:
-        return EdgeStore(str(path), exact=False, tuning=replace(tunings[base], **changes))
+    if engine == "edge-hnsw":
+        return EdgeStore(str(path), exact=False)
+    if engine == "edge-hnsw-int8":
+        return EdgeStore(str(path), exact=False, tuning=IndexTuning(quantization="int8"))
+    if engine == "edge-hnsw-plain":
+        plain = IndexTuning(payload_m=0, acorn=False, full_scan_threshold_kb=1)
+        return EdgeStore(str(path), exact=False, tuning=plain)
     return QdrantClientStore(path=str(path))
 
 
@@ -282,7 +256,7 @@ def measure_engine(engine: str, folder: Path, out: Any) -> None:
         rows.append(
             {
                 "engine": engine,
-                "n": len(mask) if mask is not None else len(np.load(folder / "day.npy")),
+                "n": len(data),
                 "filter": name,
                 "found": found,
                 "p50_ms": float(np.percentile(timings, 50)),
@@ -330,15 +304,14 @@ def main() -> None:
         reference = exact_top(folder)
         rows = []
         for engine in engines:
-            base = index_of(engine)
-            built = folder / f"{base}.build.json"
-            if base == "numpy":
+            built = folder / f"{engine}.build.json"
+            if engine == "numpy":
                 build = {"build_s": 0.0, "build_rss_mb": 0.0, "disk_mb": 0.0}
             elif built.exists():
                 build = json.loads(built.read_text())
                 print(f"{engine}: reusing the index built in {build['build_s']:.0f} s", flush=True)
             else:
-                build = _in_child(build_engine, base, folder)
+                build = _in_child(build_engine, engine, folder)
                 built.write_text(json.dumps(build))
             for row in _in_child(measure_engine, engine, folder):
                 row.update(build)
