@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -293,6 +294,63 @@ def test_background_builds_start_by_themselves_past_a_threshold(tmp_path: Path) 
     assert reopened.indexed_vectors("images-auto-16") > 0
     assert reopened.count("images-auto-16") == 1200
     reopened.close()
+
+
+def _unit_points(rng: np.random.Generator, count: int, dim: int) -> list[VectorPoint]:
+    vectors = rng.normal(size=(count, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return [VectorPoint(id=uuid.uuid4(), vector=v, payload={}) for v in vectors]
+
+
+def _wait_until_indexed(edge: EdgeStore, collection: str, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while edge.indexed_vectors(collection) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert edge.indexed_vectors(collection) == count
+
+
+def test_points_written_during_a_build_get_a_build_of_their_own(tmp_path: Path) -> None:
+    """An import that outruns a build is not left scanned once it ends."""
+    rng = np.random.default_rng(4)
+    edge = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1, background_build_min=1000)
+    points = _unit_points(rng, 2400, 16)
+    edge.upsert("images-chain-16", points[:1200])  # due: a build starts
+    deadline = time.monotonic() + 60
+    while "images-chain-16" not in edge._journals and time.monotonic() < deadline:
+        time.sleep(0.01)  # the build has copied the shard: later writes are not in it
+    edge.upsert("images-chain-16", points[1200:])
+
+    _wait_until_indexed(edge, "images-chain-16", 2400)
+    assert edge.count("images-chain-16") == 2400
+    edge.close()
+
+
+def test_a_store_reopened_with_unindexed_points_builds_them(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    writer = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1)  # never builds
+    writer.upsert("images-reopen-16", _unit_points(rng, 1500, 16))
+    assert writer.indexed_vectors("images-reopen-16") == 0
+    writer.close()
+
+    server = EdgeStore(
+        str(tmp_path), exact=False, indexing_threshold_kb=1, background_build_min=1000
+    )
+    assert server.count("images-reopen-16") == 1500  # opening it starts the build
+
+    _wait_until_indexed(server, "images-reopen-16", 1500)
+    server.close()
+
+
+def test_wait_for_graph_returns_once_every_point_is_in_the_graph(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    edge = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1)
+    edge.upsert("images-wait-16", _unit_points(rng, 1500, 16))
+
+    edge.wait_for_graph("images-wait-16")
+
+    assert edge.indexed_vectors("images-wait-16") == 1500
+    edge.wait_for_graph("images-wait-16")  # nothing left: returns at once
+    edge.close()
 
 
 def test_a_swap_cut_off_midway_leaves_the_old_shard_in_use(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ class EdgeStore(QueryShortcuts):
         self._swap = _ReadWriteLock()
         self._journals: dict[str, list[Any]] = {}
         self._builds: dict[str, threading.Thread] = {}
+        self._closing = False
         # A graph swap cut off between its two renames leaves the old shard whole.
         for old in self.path.glob(".old-*") if self.path.is_dir() else ():
             live = self.path / old.name.removeprefix(".old-")
@@ -98,7 +99,8 @@ class EdgeStore(QueryShortcuts):
                 return shard
             directory = self.path / name
             try:
-                if (directory / "edge_config.json").exists() or (directory / "wal").exists():
+                loaded = (directory / "edge_config.json").exists() or (directory / "wal").exists()
+                if loaded:
                     shard = qe.EdgeShard.load(str(directory))
                 elif dim is None:
                     return None
@@ -116,7 +118,11 @@ class EdgeStore(QueryShortcuts):
                     "server (QDRANT_URL) for multi-process deployments."
                 ) from exc
             self._shards[name] = shard
-            return shard
+        if loaded:
+            # Points a server left unindexed (it stopped mid-import) are built
+            # now, not at the next big write: until then every search scans them.
+            self._maybe_build(name)
+        return shard
 
     def _config(self, dim: int) -> qe.EdgeConfig:
         quantization = None
@@ -276,9 +282,9 @@ class EdgeStore(QueryShortcuts):
                 journal.append(op)
 
     def _maybe_build(self, collection: str) -> None:
-        if not self.background_build_min or collection in self._builds:
+        if not self.background_build_min or self._closing or collection in self._builds:
             return
-        shard = self._shard(collection)
+        shard = self._shards.get(collection)
         info = shard.info() if shard is not None else None
         if info is None:
             return
@@ -309,6 +315,7 @@ class EdgeStore(QueryShortcuts):
     def _build(self, collection: str) -> None:
         live = self.path / collection
         work = self.path / f".build-{collection}"
+        built_ok = False
         try:
             with self._swap.writing():
                 shard = self._shard(collection)
@@ -336,6 +343,7 @@ class EdgeStore(QueryShortcuts):
                         built.update(op)
                     self._shards[collection] = built
                 shutil.rmtree(old, ignore_errors=True)
+            built_ok = True
         except Exception:
             logger.exception(
                 "Background graph build of %s failed; searches scan meanwhile", collection
@@ -345,9 +353,35 @@ class EdgeStore(QueryShortcuts):
         finally:
             with self._lock:
                 self._builds.pop(collection, None)
+        if built_ok:
+            # A big import outruns a build: the points it wrote meanwhile are
+            # the next build's, or they would be scanned until the next write.
+            self._maybe_build(collection)
+
+    def wait_for_graph(self, collection: str) -> None:
+        """Block until every point of `collection` is in a graph built in the background."""
+        while True:
+            with self._lock:
+                running = self._builds.get(collection)
+            if running is not None:
+                running.join()
+                continue
+            shard = self._shard(collection)
+            if shard is None:
+                return
+            info = shard.info()
+            if info.indexed_vectors_count >= info.points_count:
+                return
+            self.build_in_background(collection).join()
+            if self.indexed_vectors(collection) <= info.indexed_vectors_count:
+                return  # nothing more to build (e.g. segments under the threshold)
 
     def optimize(self, collection: str) -> bool:
         """Build the HNSW graph in this process. Blocks it (GIL): run it off-line."""
+        with self._lock:
+            running = self._builds.get(collection)
+        if running is not None:  # its swap would replace what is built here
+            running.join()
         shard = self._shard(collection)
         return bool(shard and self._call(shard.optimize))
 
@@ -371,12 +405,14 @@ class EdgeStore(QueryShortcuts):
             self._shard(name)
 
     def close(self) -> None:
+        self._closing = True
         for thread in list(self._builds.values()):
             thread.join()
         with self._lock:
             for shard in self._shards.values():
                 shard.close()
             self._shards.clear()
+        self._closing = False
 
     @staticmethod
     def _call(method: Any, *args: Any) -> Any:
