@@ -32,8 +32,10 @@ def index_for(encoder: ClipEncoder) -> VectorIndex:
 def search_encoder() -> ClipEncoder:
     """The encoder whose collection search reads: the active index's model."""
     configured = get_encoder()
-    index_for(configured)
-    active = VectorIndex.objects.get(state=VectorIndex.State.ACTIVE)
+    # One query on every search; the index row is created only before the first.
+    active = VectorIndex.objects.filter(state=VectorIndex.State.ACTIVE).first()
+    if active is None:
+        active = index_for(configured)
     if active.collection == configured.collection_name:
         return configured
     return get_encoder(active.model_name)
@@ -42,6 +44,7 @@ def search_encoder() -> ClipEncoder:
 def index_encoders() -> list[ClipEncoder]:
     """Encoders a new image is indexed with: `CLIP_MODEL`, plus the active one during a switch."""
     configured = get_encoder()
+    index_for(configured)  # a new model's index starts building with its first image
     searching = search_encoder()
     return [configured] if searching is configured else [configured, searching]
 
