@@ -168,8 +168,9 @@ def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any
     path = env.get("QDRANT_EDGE_PATH") or str(data_dir / "qdrant")
     return {
         "BACKEND": "workers.vectorstore.EdgeStore",
-        # Graph search once `manage.py optimize_index` has built the graph;
-        # until then Qdrant scans, which is exact. VECTOR_EXACT=1 always scans.
+        # Graph search over what a background build (or `manage.py optimize_index`)
+        # has put in the graph; the rest is scanned, which is exact.
+        # VECTOR_EXACT=1 always scans.
         "OPTIONS": {
             "path": path,
             "tuning": tuning,
