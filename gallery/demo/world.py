@@ -499,8 +499,26 @@ def _unit_polygon(
     raise ValueError(f"unknown shape {shape!r}")
 
 
+def _pil_texture(
+    gen: np.random.Generator, width: int, height: int, rng: random.Random
+) -> np.ndarray:
+    """Blotches in [0, 1] at a random scale: Gaussian-blurred white noise, stretched.
+
+    Pixel noise alone taught the model that "noisy" means fine grain; blotches
+    the size of an object then read as part of its outline.
+    """
+    cell = rng.uniform(3, 24)
+    small = (max(2, round(width / cell)), max(2, round(height / cell)))
+    noise = Image.fromarray(gen.integers(0, 256, (small[1], small[0]), dtype=np.uint8), "L")
+    blurred = np.asarray(noise.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5))), np.float32)
+    low, high = float(blurred.min()), float(blurred.max())
+    stretched = (blurred - low) / max(high - low, 1e-6)
+    layer = Image.fromarray(stretched.astype(np.float32), "F")
+    return np.asarray(layer.resize((width, height), Image.Resampling.BILINEAR))
+
+
 def _pil_background(background: str, size: tuple[int, int], rng: random.Random) -> Image.Image:
-    """Plain light/dark, pixel noise or a linear gradient, each with random tints."""
+    """Plain light/dark, noise (grain or blotches) or a gradient (linear or radial)."""
     width, height = size
     hue = rng.random()
     if background in ("light", "dark"):
@@ -510,14 +528,31 @@ def _pil_background(background: str, size: tuple[int, int], rng: random.Random) 
     gen = np.random.default_rng(rng.getrandbits(32))
     if background == "noisy":
         base = np.array(_hsv_rgb(hue, rng.uniform(0, 0.3), rng.uniform(0.3, 0.75))) * 255
-        noise = gen.normal(0, rng.uniform(12, 40), (height, width, 1 if rng.random() < 0.5 else 3))
-        pixels = base[None, None, :] + noise
+        if rng.random() < 0.6:
+            other = np.array(
+                _hsv_rgb(hue + rng.uniform(-0.2, 0.2), rng.uniform(0, 0.4), rng.uniform(0.2, 0.9))
+            )
+            t = _pil_texture(gen, width, height, rng)
+            if rng.random() < 0.5:  # a finer grain over the blotches
+                t = 0.6 * t + 0.4 * _pil_texture(gen, width, height, rng)
+            t = t[..., None]
+            pixels = base + t * (other * 255 - base)
+            pixels = pixels + gen.normal(0, rng.uniform(0, 10), (height, width, 1))
+        else:
+            grain = gen.normal(
+                0, rng.uniform(12, 40), (height, width, 1 if rng.random() < 0.5 else 3)
+            )
+            pixels = base[None, None, :] + grain
     else:
         start = np.array(_hsv_rgb(hue, rng.uniform(0, 0.3), rng.uniform(0.2, 0.85))) * 255
         end = np.array(_hsv_rgb(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.2, 0.85))) * 255
-        angle = rng.uniform(0, 2 * math.pi)
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-        t = (xs / max(width, 1)) * math.cos(angle) + (ys / max(height, 1)) * math.sin(angle)
+        xs, ys = xs / max(width, 1), ys / max(height, 1)
+        if rng.random() < 0.5:
+            angle = rng.uniform(0, 2 * math.pi)
+            t = xs * math.cos(angle) + ys * math.sin(angle)
+        else:
+            t = np.hypot(xs - rng.uniform(0.2, 0.8), ys - rng.uniform(0.2, 0.8))
         t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
         pixels = start + t[..., None] * (end - start) + gen.normal(0, 4, (height, width, 1))
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
@@ -530,11 +565,15 @@ def render_pil(
 
     Supersampling (x2 to x4, chosen at random) is the antialiasing; a slight blur
     sometimes follows, so edges are not always equally sharp.  ``variation``
-    varies each outline's proportions (see ``_unit_polygon``).
+    varies each outline's proportions (see ``_unit_polygon``) and sometimes
+    strokes it in a darker shade.
     """
     factor = rng.choice((2, 3, 4)) if max(width, height) <= 320 else 2
     big = (width * factor, height * factor)
-    canvas = _pil_background(scene.background, big, rng)
+    # The background needs no supersampling: drawn at the output size, it comes
+    # back unchanged through the box downscale, at a tenth of the cost.
+    canvas = _pil_background(scene.background, (width, height), rng)
+    canvas = canvas.resize(big, Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(canvas)
     for obj in scene.objects:
         cx, cy, radius = _object_frame(obj, *big)
@@ -546,7 +585,15 @@ def render_pil(
             points.append(
                 (cx + radius * (px * cos_t - py * sin_t), cy + radius * (px * sin_t + py * cos_t))
             )
-        draw.polygon(points, fill=_pil_colour(obj))
+        fill = _pil_colour(obj)
+        if rng.random() < 0.4 * variation:  # a darker stroke round the shape
+            shade = rng.uniform(0.35, 0.75)
+            stroke = tuple(round(c * shade) for c in fill)
+            draw.polygon(
+                points, fill=fill, outline=stroke, width=round(factor * rng.uniform(1, 2.5))
+            )
+        else:
+            draw.polygon(points, fill=fill)
     image = canvas.resize((width, height), Image.Resampling.BOX)
     if rng.random() < 0.2:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.9)))
