@@ -325,17 +325,20 @@ def test_points_written_during_a_build_get_a_build_of_their_own(tmp_path: Path) 
     edge.close()
 
 
-def test_a_store_reopened_with_unindexed_points_builds_them(tmp_path: Path) -> None:
+def test_a_reopened_store_builds_its_unindexed_points_at_the_first_search(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     writer = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1)  # never builds
-    writer.upsert("images-reopen-16", _unit_points(rng, 1500, 16))
+    points = _unit_points(rng, 1500, 16)
+    writer.upsert("images-reopen-16", points)
     assert writer.indexed_vectors("images-reopen-16") == 0
     writer.close()
 
     server = EdgeStore(
         str(tmp_path), exact=False, indexing_threshold_kb=1, background_build_min=1000
     )
-    assert server.count("images-reopen-16") == 1500  # opening it starts the build
+    assert server.count("images-reopen-16") == 1500
+    assert not server._builds  # opening it to count starts nothing
+    assert len(server.search("images-reopen-16", points[0].vector, limit=3)) == 3  # a search does
 
     _wait_until_indexed(server, "images-reopen-16", 1500)
     server.close()

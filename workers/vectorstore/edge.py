@@ -60,6 +60,8 @@ class EdgeStore(QueryShortcuts):
         self._journals: dict[str, list[Any]] = {}
         self._builds: dict[str, threading.Thread] = {}
         self._closing = False
+        # Collections opened from disk whose unindexed points no search has checked yet.
+        self._unchecked: set[str] = set()
         # A graph swap cut off between its two renames leaves the old shard whole.
         for old in self.path.glob(".old-*") if self.path.is_dir() else ():
             live = self.path / old.name.removeprefix(".old-")
@@ -118,11 +120,9 @@ class EdgeStore(QueryShortcuts):
                     "server (QDRANT_URL) for multi-process deployments."
                 ) from exc
             self._shards[name] = shard
-        if loaded:
-            # Points a server left unindexed (it stopped mid-import) are built
-            # now, not at the next big write: until then every search scans them.
-            self._maybe_build(name)
-        return shard
+            if loaded:
+                self._unchecked.add(name)
+            return shard
 
     def _config(self, dim: int) -> qe.EdgeConfig:
         quantization = None
@@ -186,6 +186,12 @@ class EdgeStore(QueryShortcuts):
         shard = self._shard(collection)
         if shard is None or not queries:
             return [[] for _ in queries]
+        if collection in self._unchecked:
+            # Points a server left unindexed (it stopped mid-import) are built
+            # at its first search, not at the next big write: until then every
+            # search scans them. A command that never searches starts no build.
+            self._unchecked.discard(collection)
+            self._maybe_build(collection)
         requests = [self._request(q) for q in queries]
         with self._swap.reading():
             shard = self._shard(collection) or shard
