@@ -181,6 +181,15 @@ class ClipEncoder:
         """Encode texts to an (n, dim) float32 array of unit vectors."""
         if not texts:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        if self.precision == "int8":
+            # Dynamic int8 scales activations over the whole batch, padding
+            # included: a text's vector would depend on the texts beside it, and
+            # the query cache would keep whichever came first. Queries are few
+            # and short, so one at a time gives each text one vector.
+            return np.concatenate([self._encode_text_batch([text]) for text in texts])
+        return self._encode_text_batch(texts)
+
+    def _encode_text_batch(self, texts: Sequence[str]) -> np.ndarray:
         inputs = self.processor(
             text=list(texts), return_tensors="pt", padding=self._text_padding, truncation=True
         )
