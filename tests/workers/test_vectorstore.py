@@ -242,6 +242,12 @@ def test_recommend_and_batched_queries(store: VectorStore) -> None:
     assert {h.id for h in thresholded} == {red_circle.id, blue_circle.id}
 
 
+def _unit_points(rng: np.random.Generator, count: int, dim: int) -> list[VectorPoint]:
+    vectors = rng.normal(size=(count, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return [VectorPoint(id=uuid.uuid4(), vector=v, payload={}) for v in vectors]
+
+
 def test_a_background_graph_build_keeps_search_and_writes_going(tmp_path: Path) -> None:
     """The graph is built in a child process on a copy; searches run meanwhile, and
     writes made during the build are in the swapped-in shard."""
@@ -277,29 +283,16 @@ def test_a_background_graph_build_keeps_search_and_writes_going(tmp_path: Path) 
 def test_background_builds_start_by_themselves_past_a_threshold(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     edge = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1, background_build_min=1000)
-    vectors = rng.normal(size=(1200, 16)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    points = _unit_points(rng, 1200, 16)
 
     for start in range(0, 1200, 400):
-        edge.upsert(
-            "images-auto-16",
-            [
-                VectorPoint(id=uuid.uuid4(), vector=v, payload={})
-                for v in vectors[start : start + 400]
-            ],
-        )
+        edge.upsert("images-auto-16", points[start : start + 400])
     edge.close()  # waits for the build it started
 
     reopened = EdgeStore(str(tmp_path))
     assert reopened.indexed_vectors("images-auto-16") > 0
     assert reopened.count("images-auto-16") == 1200
     reopened.close()
-
-
-def _unit_points(rng: np.random.Generator, count: int, dim: int) -> list[VectorPoint]:
-    vectors = rng.normal(size=(count, dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return [VectorPoint(id=uuid.uuid4(), vector=v, payload={}) for v in vectors]
 
 
 def _wait_until_indexed(edge: EdgeStore, collection: str, count: int) -> None:

@@ -288,16 +288,18 @@ class EdgeStore(QueryShortcuts):
                 journal.append(op)
 
     def _maybe_build(self, collection: str) -> None:
-        if not self.background_build_min or self._closing or collection in self._builds:
+        if not self.background_build_min:
             return
-        shard = self._shards.get(collection)
-        info = shard.info() if shard is not None else None
-        if info is None:
-            return
-        # Each build copies the whole shard, so wait for a tenth more points as it grows.
-        due = max(self.background_build_min, info.points_count // 10)
-        if info.points_count - info.indexed_vectors_count >= due:
-            self.build_in_background(collection)
+        # Under the lock, so that close() sees every build it must wait for.
+        with self._lock:
+            shard = self._shards.get(collection)
+            if self._closing or collection in self._builds or shard is None:
+                return
+            info = shard.info()
+            # Each build copies the whole shard, so wait for a tenth more points as it grows.
+            due = max(self.background_build_min, info.points_count // 10)
+            if info.points_count - info.indexed_vectors_count >= due:
+                self.build_in_background(collection)
 
     def build_in_background(self, collection: str) -> threading.Thread:
         """Build `collection`'s graph in a child process; searches and writes go on meanwhile.
@@ -359,35 +361,31 @@ class EdgeStore(QueryShortcuts):
         finally:
             with self._lock:
                 self._builds.pop(collection, None)
-        if built_ok:
-            # A big import outruns a build: the points it wrote meanwhile are
-            # the next build's, or they would be scanned until the next write.
-            self._maybe_build(collection)
+                if built_ok:
+                    # A big import outruns a build: the points it wrote meanwhile
+                    # are the next build's, or they would be scanned until the next write.
+                    self._maybe_build(collection)
 
-    def wait_for_graph(self, collection: str) -> None:
-        """Block until every point of `collection` is in a graph built in the background."""
+    def _join_builds(self, collection: str) -> None:
+        """Wait for `collection`'s background build, and any it chains on ending."""
         while True:
             with self._lock:
                 running = self._builds.get(collection)
-            if running is not None:
-                running.join()
-                continue
-            shard = self._shard(collection)
-            if shard is None:
+            if running is None:
                 return
-            info = shard.info()
-            if info.indexed_vectors_count >= info.points_count:
-                return
+            running.join()
+
+    def wait_for_graph(self, collection: str) -> None:
+        """Block until the points written so far are in a graph built in the background."""
+        self._join_builds(collection)
+        shard = self._shard(collection)
+        info = shard.info() if shard is not None else None
+        if info is not None and info.indexed_vectors_count < info.points_count:
             self.build_in_background(collection).join()
-            if self.indexed_vectors(collection) <= info.indexed_vectors_count:
-                return  # nothing more to build (e.g. segments under the threshold)
 
     def optimize(self, collection: str) -> bool:
         """Build the HNSW graph in this process. Blocks it (GIL): run it off-line."""
-        with self._lock:
-            running = self._builds.get(collection)
-        if running is not None:  # its swap would replace what is built here
-            running.join()
+        self._join_builds(collection)  # a build's swap would replace what is built here
         shard = self._shard(collection)
         return bool(shard and self._call(shard.optimize))
 
@@ -411,8 +409,10 @@ class EdgeStore(QueryShortcuts):
             self._shard(name)
 
     def close(self) -> None:
-        self._closing = True
-        for thread in list(self._builds.values()):
+        with self._lock:  # no build starts after this, not even one chained by another
+            self._closing = True
+            building = list(self._builds.values())
+        for thread in building:
             thread.join()
         with self._lock:
             for shard in self._shards.values():
