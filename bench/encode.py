@@ -194,6 +194,15 @@ def main() -> None:
     import django
 
     django.setup()
+    from workers.encoder import in_model_thread
+
+    # The naive loop and the bare text forwards use torch directly: on the
+    # encoder's thread they run as the product's forwards do (a second torch
+    # thread would slow every forward, both sides of each ratio included).
+    in_model_thread(lambda: measure(args))
+
+
+def measure(args: argparse.Namespace) -> None:
     import torch
     from django.conf import settings
 
