@@ -284,7 +284,7 @@ def _apply_precision(model: Any, precision: str) -> Any:
     if precision == "int8":
         # Eager-mode dynamic quantization is deprecated in favour of torchao, but
         # it is in every torch this project pins (<2.14) and measured fastest
-        # here (bench/results/encode.json).
+        # on CPUs without AMX (README: bench.encode; with AMX, bf16 is).
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", UserWarning)
