@@ -309,14 +309,12 @@ def configure_threads(threads: int) -> int:
     with --concurrency C gets N // C each.  Oversubscribing costs more than it
     gains: two threads run slower than one when another process holds a core.
     """
-    import os
-
     import torch
 
     if threads <= 0:
         processes = max(1, settings.CELERY_WORKER_CONCURRENCY)
         threads = max(1, (os.cpu_count() or 1) // processes)
-    torch.set_num_threads(threads)
+    in_model_thread(lambda: torch.set_num_threads(threads))
     return threads
 
 
@@ -340,7 +338,7 @@ def get_encoder(model_name: str | None = None) -> ClipEncoder:
 
                 logger.info("Loading CLIP model %s", name)
                 started = time.perf_counter()
-                in_model_thread(lambda: configure_threads(settings.CLIP_THREADS))
+                configure_threads(settings.CLIP_THREADS)
                 encoder = ClipEncoder(
                     name,
                     device=settings.CLIP_DEVICE,

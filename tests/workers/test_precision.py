@@ -78,13 +78,14 @@ def test_thread_rule_divides_the_cores_among_worker_processes(settings: Any) -> 
 
     import torch
 
-    from workers.encoder import configure_threads
+    from workers.encoder import configure_threads, in_model_thread
 
-    before = torch.get_num_threads()
+    # OpenMP keeps the thread count per thread: what counts is the model thread's.
+    before = in_model_thread(torch.get_num_threads)
     try:
         settings.CELERY_WORKER_CONCURRENCY = 2
         assert configure_threads(0) == max(1, (os.cpu_count() or 1) // 2)
-        assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) // 2)
+        assert in_model_thread(torch.get_num_threads) == max(1, (os.cpu_count() or 1) // 2)
         assert configure_threads(1) == 1
     finally:
-        torch.set_num_threads(before)
+        in_model_thread(lambda: torch.set_num_threads(before))
