@@ -14,7 +14,7 @@ def post_worker_init(worker: Any) -> None:
     (seconds). A model that cannot load is logged, not fatal: the server still
     serves pages, and searches answer 503 `encoder_unavailable`.
     """
-    from workers.encoder import EncoderUnavailable, get_encoder
+    from encoder.clip import EncoderUnavailable, get_encoder
 
     try:
         get_encoder()

@@ -99,10 +99,10 @@ def load(n: int) -> None:
     from django.utils import timezone
 
     from bench.search import clustered
+    from encoder.clip import get_encoder
+    from gallery.indexes import index_for
     from gallery.models import Image
-    from workers.encoder import get_encoder
-    from workers.indexes import index_for
-    from workers.vectorstore import EdgeStore, VectorPoint, get_store
+    from vectorstore import EdgeStore, VectorPoint, get_store
 
     call_command("migrate", verbosity=0)
     cache.clear()

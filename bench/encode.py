@@ -7,7 +7,7 @@ Generated photos: 4000x3000 JPEGs (12 MP) and 640x480 JPEGs.
 
 1. naive: the design document's loop, one file at a time: `Image.open`,
    `CLIPProcessor`, fp32 `get_image_features`, one upsert each;
-2. pipeline: `workers.pipeline.encode_stream` as indexing runs it, from files
+2. pipeline: `encoder.pipeline.encode_stream` as indexing runs it, from files
    on disk to vectors in the embedded store (draft decode, our preprocessing
    in a thread, batched forward at the default precision, batched upserts);
 3. forward: the bare model forward at the same precision and batch size (the
@@ -98,7 +98,7 @@ def naive_loop(model: Any, processor: Any, paths: list[Path], store: Any, collec
     import torch
     from PIL import Image
 
-    from workers.vectorstore import VectorPoint
+    from vectorstore import VectorPoint
 
     def run() -> None:
         for path in paths:
@@ -117,10 +117,10 @@ def pipeline(
     encoder: Any, paths: list[Path], store: Any, collection: str, batch: int, workers: int
 ) -> float:
     """Files on disk to vectors in the store, as indexing runs; returns images/s."""
+    from encoder.pipeline import encode_stream
     from gallery.decoding import open_reduced
-    from workers.indexing import decode_short_side
-    from workers.pipeline import encode_stream
-    from workers.vectorstore import VectorPoint
+    from gallery.indexing import decode_short_side
+    from vectorstore import VectorPoint
 
     short_side = decode_short_side(encoder)
 
@@ -194,7 +194,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from workers.encoder import in_model_thread
+    from encoder.clip import in_model_thread
 
     # The naive loop and the bare text forwards use torch directly: on the
     # encoder's thread they run as the product's forwards do (a second torch
@@ -206,8 +206,8 @@ def measure(args: argparse.Namespace) -> None:
     import torch
     from django.conf import settings
 
-    from workers.encoder import ClipEncoder, configure_threads, resolve_precision
-    from workers.vectorstore import EdgeStore
+    from encoder.clip import ClipEncoder, configure_threads, resolve_precision
+    from vectorstore import EdgeStore
 
     threads = configure_threads(settings.CLIP_THREADS)
     default_precision = resolve_precision("auto", "cpu")

@@ -122,7 +122,7 @@ def preprocess_rate(threads: int, n: int = 256) -> float:
 
     from PIL import Image
 
-    from workers.preprocess import ClipPreprocessor
+    from encoder.preprocess import ClipPreprocessor
 
     pre = ClipPreprocessor.from_config({"size": {"shortest_edge": 224}, "do_center_crop": True})
     rng = np.random.default_rng(0)

@@ -31,9 +31,9 @@ def main() -> None:
     import django
 
     django.setup()
-    from gallery.demo.world import COLOURS, SHAPES, held_out_scenes
-    from workers.encoder import ClipEncoder
-    from workers.vectorstore import EdgeStore, VectorPoint, VectorQuery
+    from demo.world import COLOURS, SHAPES, held_out_scenes
+    from encoder.clip import ClipEncoder
+    from vectorstore import EdgeStore, VectorPoint, VectorQuery
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=str(ROOT / "models" / "demo-clip-shapes"))

@@ -103,7 +103,7 @@ def masks(folder: Path) -> dict[str, np.ndarray | None]:
 
 
 def store_filter(name: str) -> Any:
-    from workers.vectorstore import DateRange, Filter, Match
+    from vectorstore import DateRange, Filter, Match
 
     if name == "none":
         return None
@@ -144,8 +144,8 @@ def disk_mb(path: Path) -> float:
 
 
 def open_engine(engine: str, folder: Path) -> Any:
-    from workers.vectorstore import EdgeStore, QdrantClientStore
-    from workers.vectorstore.tuning import IndexTuning
+    from vectorstore import EdgeStore, QdrantClientStore
+    from vectorstore.tuning import IndexTuning
 
     path = folder / engine
     if engine == "edge-exact":
@@ -171,7 +171,7 @@ def _django() -> None:
 def build_engine(engine: str, folder: Path, out: Any) -> None:
     """Load every point and build the graph; runs in a child process."""
     _django()
-    from workers.vectorstore import VectorPoint
+    from vectorstore import VectorPoint
 
     vectors = np.load(folder / "vectors.npy", mmap_mode="r")
     owner = np.load(folder / "owner.npy")

@@ -7,4 +7,4 @@ class ClipsiteConfig(AppConfig):
     name = "clipsite"
 
     def ready(self) -> None:
-        from clipsite import checks, schema  # noqa: F401  (register checks and schema extensions)
+        from clipsite import checks  # noqa: F401  (registers the system checks)

@@ -30,20 +30,20 @@ def _load_encoder_at_startup(**kwargs: object) -> None:
 
     Without this a worker would start, take tasks, and fail each one.
     """
-    from workers.encoder import get_encoder
+    from encoder.clip import get_encoder
 
     get_encoder()
 
 
 @signals.task_prerun.connect
 def _bind_log_context(task: object, args: object, kwargs: object, **extra: object) -> None:
-    from clipsite.logcontext import bind_task_context
+    from core.logcontext import bind_task_context
 
     bind_task_context(task, args, kwargs)
 
 
 @signals.task_postrun.connect
 def _clear_log_context(**extra: object) -> None:
-    from clipsite.logcontext import clear_task_context
+    from core.logcontext import clear_task_context
 
     clear_task_context()

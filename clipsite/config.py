@@ -147,7 +147,7 @@ def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
 
 def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
     """Pick the Qdrant adapter: a server, qdrant-client's local mode, or the embedded engine."""
-    from workers.vectorstore.tuning import IndexTuning
+    from vectorstore.tuning import IndexTuning
 
     try:
         tuning = IndexTuning.from_env(env)
@@ -156,18 +156,18 @@ def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any
     url = env.get("QDRANT_URL")
     if url:
         return {
-            "BACKEND": "workers.vectorstore.QdrantClientStore",
+            "BACKEND": "vectorstore.QdrantClientStore",
             "OPTIONS": {"url": url, "api_key": env.get("QDRANT_API_KEY") or None, "tuning": tuning},
         }
     local_path = env.get("QDRANT_LOCAL_PATH")
     if local_path:
         return {
-            "BACKEND": "workers.vectorstore.QdrantClientStore",
+            "BACKEND": "vectorstore.QdrantClientStore",
             "OPTIONS": {"path": local_path, "tuning": tuning},
         }
     path = env.get("QDRANT_EDGE_PATH") or str(data_dir / "qdrant")
     return {
-        "BACKEND": "workers.vectorstore.EdgeStore",
+        "BACKEND": "vectorstore.EdgeStore",
         # Graph search over what a background build (or `manage.py optimize_index`)
         # has put in the graph; the rest is scanned, which is exact.
         # VECTOR_EXACT=1 always scans.

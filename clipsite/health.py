@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from workers.vectorstore import get_store
+from vectorstore import get_store
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

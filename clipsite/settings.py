@@ -62,14 +62,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "clipsite",
+    "accounts",
     "gallery",
     "search",
     "workers",
 ]
 
 MIDDLEWARE = [
-    "clipsite.logcontext.RequestIdMiddleware",
-    "clipsite.metrics.RequestMetricsMiddleware",
+    "core.logcontext.RequestIdMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -134,13 +135,13 @@ if DEBUG:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
-        "clipsite.authentication.ApiKeyAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "clipsite.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "clipsite.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": RENDERERS,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Counters live in the default cache: Redis in production, so every
@@ -216,7 +217,7 @@ if not Path(CLIP_MODEL).is_absolute() and (BASE_DIR / CLIP_MODEL / "config.json"
     # A model shipped in the repo, named relative to it (models/...).
     CLIP_MODEL = str(BASE_DIR / CLIP_MODEL)
 CLIP_DEVICE = env.get("CLIP_DEVICE") or None  # None: CUDA when available, else CPU.
-# Images per forward; 0: 16 on a CPU, 128 on CUDA (workers.encoder.default_batch_size).
+# Images per forward; 0: 16 on a CPU, 128 on CUDA (encoder.clip.default_batch_size).
 CLIP_BATCH_SIZE = config.env_int(env, "CLIP_BATCH_SIZE", 0, minimum=0)
 # Image tower precision: auto (int8 on a CPU, fp16 on CUDA), fp32, bf16, int8, fp16.
 CLIP_PRECISION = env.get("CLIP_PRECISION") or "auto"
@@ -246,7 +247,7 @@ INDEX_MAX_RETRIES = config.env_int(env, "INDEX_MAX_RETRIES", 5)
 # waiting at most this long for more (workers.tasks.index_image_task).
 INDEX_COALESCE_MAX = config.env_int(env, "INDEX_COALESCE_MAX", 64, minimum=1)
 INDEX_COALESCE_SECONDS = config.env_float(env, "INDEX_COALESCE_SECONDS", 0.5)
-# Threads that decode and resize ahead of the model (workers.pipeline).
+# Threads that decode and resize ahead of the model (encoder.pipeline).
 INDEX_DECODE_THREADS = config.env_int(env, "INDEX_DECODE_THREADS", 2, minimum=1)
 
 # Logs: plain text by default; LOG_FORMAT=json (production) for one JSON
@@ -255,7 +256,7 @@ LOG_FORMAT = env.get("LOG_FORMAT") or "plain"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "clipsite.logcontext.ContextFilter"}},
+    "filters": {"context": {"()": "core.logcontext.ContextFilter"}},
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(image_id)s] %(message)s"

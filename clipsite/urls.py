@@ -4,11 +4,13 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import views as accounts
+from accounts.apikeys import ApiKeyListApi, ApiKeyRevokeApi
+from accounts.auth import LoginApi, LogoutApi, RefreshApi
 from clipsite import health
-from clipsite.apikeys import ApiKeyListApi, ApiKeyRevokeApi
-from clipsite.auth import LoginApi, LogoutApi, RefreshApi
 from clipsite.metrics import metrics_view
-from gallery import views as pages
+from gallery import urls as gallery_pages
+from search import urls as search_pages
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("auth/token/", LoginApi.as_view(), name="token-obtain"),
@@ -28,12 +30,13 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
-    path("accounts/login/", pages.LoginPage.as_view(), name="login"),
-    path("accounts/signup/", pages.signup, name="signup"),
+    path("accounts/login/", accounts.LoginPage.as_view(), name="login"),
+    path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("gallery.urls")),
+    # One namespace for the site's pages, whichever app serves them.
+    path("", include(([*gallery_pages.urlpatterns, *search_pages.urlpatterns], "gallery"))),
 ]
 
 # JSON under /api/, pages elsewhere.
-handler404 = "gallery.views.page_not_found"
-handler500 = "gallery.views.server_error"
+handler404 = "core.api.page_not_found"
+handler500 = "core.api.server_error"

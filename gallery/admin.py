@@ -20,8 +20,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from clipsite.errors import ApplicationError
-from gallery.models import Image, ModerationDecision, TagLabel
+from core.errors import ApplicationError
+from gallery.models import Image, ModerationDecision, TagLabel, VectorIndex
+from gallery.moderation import image_review
 from gallery.services import image_delete, image_reindex, image_set_visibility
 
 
@@ -111,8 +112,6 @@ class ImageAdmin(admin.ModelAdmin[Image]):
         self._review(request, queryset, "reject")
 
     def _review(self, request: HttpRequest, queryset: QuerySet[Image], decision: str) -> None:
-        from search.moderation import image_review
-
         done = self._each(
             request,
             queryset,
@@ -189,3 +188,9 @@ class TagLabelAdmin(admin.ModelAdmin[TagLabel]):
     list_display = ["name", "active"]
     list_editable = ["active"]
     search_fields = ["name"]
+
+
+@admin.register(VectorIndex)
+class VectorIndexAdmin(admin.ModelAdmin[VectorIndex]):
+    list_display = ["collection", "model_id", "dim", "state", "created_at", "activated_at"]
+    readonly_fields = ["model_name", "model_id", "collection", "dim", "created_at", "activated_at"]

@@ -1,4 +1,4 @@
-"""Bulk import of a folder: walk it lazily and report what happened (see workers.bulk)."""
+"""Bulk import of a folder: walk it lazily and report what happened (see gallery.bulk)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def count_image_files(root: Path) -> int:
 @contextmanager
 def quiet_task_logs() -> Iterator[None]:
     """Per-image INFO lines would scroll a progress bar away; warnings still show."""
-    loggers = [logging.getLogger(name) for name in ("celery.app.trace", "workers.indexing")]
+    loggers = [logging.getLogger(name) for name in ("celery.app.trace", "gallery.indexing")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.WARNING)

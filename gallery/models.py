@@ -1,4 +1,4 @@
-"""Images and the rules that belong to one image row."""
+"""Images and the rules that belong to one image row; which vector collection search reads."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ class Image(models.Model):
         self.error = ""
         self.indexed_at = timezone.now()
         self.save(update_fields=["status", "model_id", "error", "indexed_at"])
-        from clipsite.metrics import IMAGES_INDEXED
+        from core.metrics import IMAGES_INDEXED
 
         IMAGES_INDEXED.inc()
 
@@ -139,7 +139,7 @@ class Image(models.Model):
         self.status = Image.Status.FAILED
         self.error = error[:2000]
         self.save(update_fields=["status", "error"])
-        from clipsite.metrics import INDEX_FAILURES
+        from core.metrics import INDEX_FAILURES
 
         INDEX_FAILURES.inc()
 
@@ -191,3 +191,38 @@ class ModerationDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} {self.image_id}"
+
+
+class VectorIndex(models.Model):
+    """One model's collection. Search reads the single ACTIVE one.
+
+    A new `CLIP_MODEL` gets a BUILDING index that `manage.py reindex` fills;
+    search keeps using the old ACTIVE index until the new one is complete,
+    then the two swap in one transaction (what a Qdrant alias swap does, but
+    for both the server and the embedded engine).
+    """
+
+    class State(models.TextChoices):
+        BUILDING = "building", "Building"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    model_name = models.CharField(max_length=500, help_text="CLIP_MODEL: hub id or directory.")
+    model_id = models.CharField(max_length=255)
+    collection = models.CharField(max_length=255, unique=True)
+    dim = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.BUILDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # The table keeps the name it had when this model lived in `workers`.
+        db_table = "workers_vectorindex"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["state"], condition=models.Q(state="active"), name="one_active_index"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.collection} ({self.state})"

@@ -13,10 +13,12 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from clipsite.errors import ApplicationError, ServiceUnavailable
-from clipsite.logcontext import task_headers
+from core.errors import ApplicationError, ServiceUnavailable
+from core.logcontext import task_headers
+from gallery.indexing import image_enqueue
 from gallery.models import Image
 from gallery.validation import InspectedImage, inspect_image, make_thumbnail, read_upload
+from vectorstore import get_store
 
 logger = logging.getLogger(__name__)
 
@@ -115,17 +117,20 @@ def image_record(
 
 
 def image_set_visibility(*, image: Image, visibility: str) -> Image:
-    """Change who may see `image`, in the database and in the vector payload."""
+    """Change who may see `image`, in the database and in the vector payload.
+
+    The row is locked while both change, as indexing locks it while it makes
+    the store follow the row (`gallery.indexing`), so neither can miss the other.
+    """
     if visibility not in Image.Visibility.values:
         raise ApplicationError("invalid_visibility", f"Unknown visibility {visibility!r}.")
     if image.visibility == visibility:
         return image
-    from workers.vectorstore import get_store
-
-    image.visibility = visibility
     with transaction.atomic():
-        image.save(update_fields=["visibility"])
-        if image.status == Image.Status.INDEXED:
+        row = Image.objects.select_for_update().get(pk=image.pk)
+        image.visibility = row.visibility = visibility
+        row.save(update_fields=["visibility"])
+        if row.status == Image.Status.INDEXED:
             # Inside the transaction: if the store cannot be updated, the
             # database keeps the old visibility too, so search never disagrees.
             get_store().set_payload([image.id], {"visibility": visibility})
@@ -143,14 +148,14 @@ def image_reindex(*, image: Image) -> Image:
 def image_delete(*, image: Image) -> None:
     """Remove the vector, the row, the original and the thumbnail.
 
-    The vector goes first: if the store is down this raises and nothing else
-    changes, so an image is never left searchable without a row.
+    The vector goes first, with the row locked (as indexing locks it): if the
+    store is down this raises and nothing else changes, so an image is never
+    left searchable without a row.
     """
-    from workers.vectorstore import get_store
-
-    get_store().delete([image.id])
     names = [name for name in (image.file.name, image.thumbnail.name) if name]
     with transaction.atomic():
+        Image.objects.select_for_update().filter(pk=image.pk).first()
+        get_store().delete([image.id])
         image.delete()
         transaction.on_commit(lambda: delete_stored_files(names))
 
@@ -167,15 +172,11 @@ def _store(name: str, data: bytes) -> str:
 
 
 def _enqueue_index(image: Image) -> None:
-    from workers.tasks import index_image_task
-
     image_id = str(image.id)
     # robust: a broker outage must not undo a committed upload; the periodic
     # sweep (`requeue_stale_task`) queues it again.
     headers = task_headers()
-    transaction.on_commit(
-        lambda: index_image_task.apply_async(args=(image_id,), headers=headers), robust=True
-    )
+    transaction.on_commit(lambda: image_enqueue(image_id=image_id, headers=headers), robust=True)
 
 
 def delete_stored_files(names: list[str]) -> None:

@@ -16,7 +16,7 @@ def delete_user_images(sender: Any, instance: Any, **kwargs: Any) -> None:
     If the vector store cannot be reached this raises, and the user is not deleted.
     """
     from gallery.services import delete_stored_files
-    from workers.vectorstore import get_store
+    from vectorstore import get_store
 
     images = list(Image.objects.filter(owner_id=instance.pk).values_list("pk", "file", "thumbnail"))
     if not images:

@@ -7,11 +7,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db.models import Count
+from kombu.exceptions import ChannelError
 
-from clipsite.errors import ApplicationError
+from core.errors import ApplicationError
+from gallery.indexes import search_encoder
 from gallery.models import Image
+from vectorstore import get_store
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +68,6 @@ def system_status() -> SystemStatus:
 
 
 def _add_index(report: SystemStatus) -> None:
-    from workers.indexes import search_encoder
-    from workers.vectorstore import get_store
-
     try:
         encoder = search_encoder()
         report.model_id = encoder.model_id
@@ -89,15 +90,13 @@ def _add_queue(report: SystemStatus) -> None:
 
 
 def _broker_queue_depth() -> int:
-    from kombu.exceptions import ChannelError
-
-    from clipsite.celery import app
-
-    with app.connection_for_read() as conn:
+    with current_app.connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         channel: Any = conn.default_channel  # kombu's stubs omit queue_declare
         try:
-            declared = channel.queue_declare(queue=app.conf.task_default_queue, passive=True)
+            declared = channel.queue_declare(
+                queue=current_app.conf.task_default_queue, passive=True
+            )
         except ChannelError:
             # Redis drops an empty list's key, so an empty queue "does not exist".
             return 0

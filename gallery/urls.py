@@ -1,4 +1,5 @@
-"""The web pages (the API lives under /api/, in gallery.api and search.api)."""
+"""The pages that show and change images; `clipsite.urls` mounts them with search's pages
+in the one `gallery` namespace (the API lives under /api/, in gallery.api and search.api)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,9 @@ from django.urls import path
 
 from gallery import views
 
-app_name = "gallery"
-
 urlpatterns = [
     path("", views.gallery, name="home"),
-    path("search/", views.search_page, name="search"),
     path("upload/", views.upload, name="upload"),
-    path("images/<uuid:pk>/", views.image_detail, name="image"),
     path("images/<uuid:pk>/visibility/", views.image_visibility, name="image-visibility"),
     path("images/<uuid:pk>/reindex/", views.image_reindex_page, name="image-reindex"),
     path("images/<uuid:pk>/delete/", views.image_delete_page, name="image-delete"),

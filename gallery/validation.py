@@ -14,7 +14,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
-from clipsite.errors import ApplicationError
+from core.errors import ApplicationError
 from gallery.decoding import decode_reduced, oriented_size
 
 EXIF_IFD = 0x8769

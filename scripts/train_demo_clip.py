@@ -1,4 +1,4 @@
-"""Train the small demo CLIP on the synthetic shapes world (``gallery.demo.world``).
+"""Train the small demo CLIP on the synthetic shapes world (``demo.world``).
 
 Why: pretrained CLIP weights cannot be downloaded on our machines or in CI, so
 the repo ships its own small but real ``transformers.CLIPModel``.  It is saved
@@ -79,7 +79,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gallery.demo import world
+from demo import world
 from search import evaluation
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

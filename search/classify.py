@@ -6,11 +6,10 @@ from uuid import UUID
 
 from django.core.files import File
 
-from clipsite.errors import ApplicationError
-from gallery.validation import inspect_image, read_upload
-from search.services import User, image_vectors
-from workers.indexes import search_encoder
-from workers.tagging import classify_vector
+from core.errors import ApplicationError
+from encoder.zeroshot import classify_vector
+from gallery.indexes import search_encoder
+from search.services import User, image_vectors, upload_vector
 
 MAX_LABELS = 100
 
@@ -31,5 +30,5 @@ def classify(
         known = UUID(str(image_id))
         vector = image_vectors(user=user, encoder=encoder, ids=[known])[known]
     else:
-        vector = encoder.encode_images([inspect_image(read_upload(upload)).image])[0]
+        vector = upload_vector(encoder=encoder, upload=upload)
     return classify_vector(encoder, vector, labels)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from clipsite.iterables import batched
+from core.iterables import batched
+from gallery.indexes import search_encoder
 from gallery.models import Image
 from search.services import SearchResult, User
-from workers.indexes import search_encoder
-from workers.vectorstore import Filter, HasId, Match, VectorQuery, get_store
+from vectorstore import Filter, HasId, Match, VectorQuery, get_store
 
 BATCH = 32
 

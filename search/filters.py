@@ -12,8 +12,8 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from clipsite.errors import ApplicationError
-from workers.vectorstore import DateRange, Filter, Match, MatchAny, Range
+from core.errors import ApplicationError
+from vectorstore import DateRange, Filter, Match, MatchAny, Range
 
 # `visibility` narrows within what the user may see anyway: "private" means
 # the user's own private images.

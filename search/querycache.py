@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from django.core.cache import cache
 
-from workers.encoder import ClipEncoder
+from encoder.clip import ClipEncoder
 
 LOCAL_SIZE = 2048
 SHARED_TIMEOUT = 24 * 3600

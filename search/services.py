@@ -21,16 +21,18 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core import signing
+from django.core.files import File
 
-from clipsite.errors import ApplicationError
-from clipsite.metrics import SEARCH_STAGE_SECONDS, timed
+from core.errors import ApplicationError
+from core.metrics import SEARCH_STAGE_SECONDS, timed
+from encoder.clip import ClipEncoder
+from gallery.indexes import search_encoder
 from gallery.models import Image
+from gallery.validation import inspect_image, read_upload
 from search.filters import parse_filter
 from search.moderation import query_check
 from search.querycache import text_vectors
-from workers.encoder import ClipEncoder
-from workers.indexes import search_encoder
-from workers.vectorstore import Filter, HasId, Hit, Match, VectorQuery, get_store
+from vectorstore import Filter, HasId, Hit, Match, VectorQuery, get_store
 
 User = AbstractBaseUser | AnonymousUser
 CURSOR_SALT = "search.cursor"
@@ -48,6 +50,8 @@ class SearchRequest:
 
     texts: tuple[TextTerm, ...] = ()
     image_id: UUID | None = None
+    # An example picture sent with the query (never stored), encoded by `search`.
+    image_upload: File | None = field(default=None, compare=False)
     image_vector: np.ndarray | None = field(default=None, compare=False)
     negative_texts: tuple[str, ...] = ()
     negative_image_ids: tuple[UUID, ...] = ()
@@ -120,7 +124,7 @@ def search_batch(*, user: User, requests: Sequence[SearchRequest]) -> list[Searc
     """Several searches: all texts go through the text tower in one batch, and all vector
     queries go to the store in one batched call."""
     encoder = search_encoder()
-    requests = [_with_cursor(r) for r in requests]
+    requests = [_with_cursor(_with_upload(encoder, r)) for r in requests]
     positives = [t.text for r in requests for t in r.texts]
     texts = positives + [n for r in requests for n in r.negative_texts]
     with timed(SEARCH_STAGE_SECONDS, stage="encode"):
@@ -172,6 +176,19 @@ def image_vectors(
             "These images are not indexed, or not yours to search by: " + ", ".join(missing),
         )
     return vectors
+
+
+def upload_vector(*, encoder: ClipEncoder, upload: File) -> np.ndarray:
+    """The vector of an uploaded picture, decoded as uploads are. Raises `InvalidImage` (400)."""
+    return encoder.encode_images([inspect_image(read_upload(upload)).image])[0]
+
+
+def _with_upload(encoder: ClipEncoder, request: SearchRequest) -> SearchRequest:
+    if request.image_upload is None:
+        return request
+    # An example picture is never paged: its query has no cursor.
+    vector = upload_vector(encoder=encoder, upload=request.image_upload)
+    return replace(request, image_upload=None, image_vector=vector, cursor=None)
 
 
 def _with_cursor(request: SearchRequest) -> SearchRequest:

@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.test import APIClient
 
 from tests.factories import api_client, make_user, upload_file
-from workers.vectorstore import reset_store
+from vectorstore import reset_store
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +25,7 @@ def isolated_storage(settings: LazySettings, tmp_path: Path) -> Iterator[Path]:
         },
     }
     settings.VECTOR_STORE = {
-        "BACKEND": "workers.vectorstore.EdgeStore",
+        "BACKEND": "vectorstore.EdgeStore",
         "OPTIONS": {"path": str(tmp_path / "qdrant")},
     }
     reset_store()

@@ -1,4 +1,4 @@
-"""Celery tasks: thin, idempotent, JSON arguments only."""
+"""Celery tasks: thin, idempotent, JSON arguments only. Each calls one service."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from celery import shared_task
 from celery_batches import Batches, SimpleRequest
 from django.conf import settings
 
-from clipsite.metrics import INDEX_SECONDS, timed
-from workers.indexing import image_index_give_up, images_index_by_id, stale_pending_images
-from workers.reconcile import reconcile
+from core.metrics import INDEX_SECONDS, timed
+from gallery.indexing import image_index_give_up, images_index_by_id, stale_pending_images
+from gallery.reconcile import reconcile
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,7 @@
-"""The images API: upload, list, read, change visibility, reindex, delete, and file access."""
+"""The images API: upload, list, read, change visibility, reindex, delete, and file access.
+
+Searching from an image (`similar`, `duplicates`) lives with the search API.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +16,10 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clipsite.errors import ApplicationError
+from core.throttling import UserScopedThrottle
 from gallery.api.serializers import ImageSerializer, ImageUpdateSerializer, ImageUploadSerializer
 from gallery.models import Image
 from gallery.services import image_create, image_delete, image_reindex, image_set_visibility
-from search.throttling import UserScopedThrottle
 
 
 class ImageViewSet(
@@ -34,14 +36,14 @@ class ImageViewSet(
     @property
     def throttle_scope(self) -> str | None:
         # Uploads and searches by example cost encoder time; reads do not.
-        return {"create": "upload", "reindex": "upload", "similar": "search"}.get(self.action or "")
+        return {"create": "upload", "reindex": "upload"}.get(self.action or "")
 
     def get_queryset(self) -> Any:
         images = Image.objects.select_related(None)
         # Reading: own and public images. Changing: own images only; anyone
         # else's image is a 404, so ids of private images are not confirmed.
         mine = self.request.query_params.get("mine") in {"1", "true"}
-        if self.action in {"list", "retrieve", "file", "thumbnail", "similar"} and not mine:
+        if self.action in {"list", "retrieve", "file", "thumbnail"} and not mine:
             return images.visible_to(self.request.user)
         return images.owned_by(self.request.user)
 
@@ -75,24 +77,6 @@ class ImageViewSet(
         return Response(self.get_serializer(image).data, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["get"])
-    def similar(self, request: Request, pk: str | None = None) -> Response:
-        from search.api.views import render_page
-        from search.services import similar_images
-
-        limit = _int_param(request, "top_k", default=10, high=100)
-        return render_page(
-            request, similar_images(user=request.user, image=self.get_object(), limit=limit)
-        )
-
-    @action(detail=True, methods=["get"])
-    def duplicates(self, request: Request, pk: str | None = None) -> Response:
-        from search.api.views import results_data
-        from search.duplicates import image_duplicates
-
-        found = image_duplicates(user=request.user, image=self.get_object())
-        return Response({"results": results_data(request, found)})
-
-    @action(detail=True, methods=["get"])
     def file(self, request: Request, pk: str | None = None) -> HttpResponseBase:
         return _serve(self.get_object().file.name or "")
 
@@ -111,16 +95,3 @@ def _serve(name: str) -> HttpResponseBase:
         response["Cache-Control"] = "private, max-age=3600"
         return response
     return HttpResponseRedirect(default_storage.url(name))
-
-
-def _int_param(request: Request, name: str, *, default: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= high:
-        raise ApplicationError("invalid_parameter", f"{name} must be an integer from 1 to {high}.")
-    return value

@@ -6,10 +6,12 @@ from search.api.views import (
     BatchSearchApi,
     ClassifyApi,
     DuplicateGroupsApi,
+    ImageDuplicatesApi,
     ImageSearchApi,
     ModerationQueueApi,
     ModerationReviewApi,
     SearchApi,
+    SimilarImagesApi,
 )
 
 urlpatterns = [
@@ -18,6 +20,8 @@ urlpatterns = [
     path("search/batch/", BatchSearchApi.as_view(), name="search-batch"),
     path("classify/", ClassifyApi.as_view(), name="classify"),
     path("duplicates/", DuplicateGroupsApi.as_view(), name="duplicates"),
+    path("images/<uuid:id>/similar/", SimilarImagesApi.as_view(), name="image-similar"),
+    path("images/<uuid:id>/duplicates/", ImageDuplicatesApi.as_view(), name="image-duplicates"),
     path("moderation/", ModerationQueueApi.as_view(), name="moderation-queue"),
     path("moderation/<uuid:pk>/", ModerationReviewApi.as_view(), name="moderation-review"),
 ]

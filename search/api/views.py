@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clipsite.errors import ApplicationError
-from clipsite.schema import errors
+from core.errors import ApplicationError
+from core.schema import errors
+from core.throttling import UserScopedThrottle
 from gallery.api.serializers import ImageSerializer
-from gallery.validation import inspect_image, read_upload
+from gallery.models import Image
+from gallery.moderation import image_review
 from search.api.serializers import (
     BatchSearchResponseSerializer,
     BatchSearchSerializer,
@@ -24,17 +27,15 @@ from search.api.serializers import (
     DuplicateGroupsSerializer,
     ImageSearchSerializer,
     ModerationQueueSerializer,
+    ResultsSerializer,
     ReviewSerializer,
     SearchPageSerializer,
     SearchResultSerializer,
     SearchSerializer,
 )
 from search.classify import classify
-from search.duplicates import duplicate_groups
-from search.moderation import image_review
-from search.services import SearchPage, SearchResult, search, search_batch
-from search.throttling import UserScopedThrottle
-from workers.indexes import search_encoder
+from search.duplicates import duplicate_groups, image_duplicates
+from search.services import SearchPage, SearchResult, search, search_batch, similar_images
 
 
 class SearchApi(APIView):
@@ -68,9 +69,9 @@ class ImageSearchApi(APIView):
     def post(self, request: Request) -> Response:
         form = ImageSearchSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        picture = inspect_image(read_upload(form.validated_data["file"])).image
-        vector = search_encoder().encode_images([picture])[0]
-        page = search(user=request.user, request=form.to_request(image_vector=vector))
+        page = search(
+            user=request.user, request=form.to_request(image_upload=form.validated_data["file"])
+        )
         return render_page(request, page)
 
 
@@ -141,6 +142,55 @@ class DuplicateGroupsApi(APIView):
         )
 
 
+class SimilarImagesApi(APIView):
+    """More like this: the nearest images to one you may see."""
+
+    throttle_classes = [UserScopedThrottle]
+    throttle_scope = "search"
+
+    @extend_schema(
+        parameters=[OpenApiParameter("top_k", int, description="1 to 100 (default 10)")],
+        responses={200: SearchPageSerializer, **errors(400, 401, 404, 429, 503)},
+        summary="Images like this one",
+    )
+    def get(self, request: Request, id: UUID) -> Response:
+        limit = _int_param(request, "top_k", default=10, high=100)
+        image = _visible_image(request, id)
+        return render_page(request, similar_images(user=request.user, image=image, limit=limit))
+
+
+class ImageDuplicatesApi(APIView):
+    """Near-duplicates of one image within your own library."""
+
+    @extend_schema(
+        responses={200: ResultsSerializer, **errors(401, 404, 503)},
+        summary="Near-duplicates of this image in your library",
+    )
+    def get(self, request: Request, id: UUID) -> Response:
+        found = image_duplicates(user=request.user, image=_visible_image(request, id))
+        return Response({"results": results_data(request, found)})
+
+
+def _visible_image(request: Request, pk: UUID) -> Image:
+    """An image `request.user` may see (`?mine=1`: own only); anyone else's is a 404."""
+    mine = request.query_params.get("mine") in {"1", "true"}
+    images = Image.objects.owned_by if mine else Image.objects.visible_to
+    return get_object_or_404(images(request.user), pk=pk)
+
+
+def _int_param(request: Request, name: str, *, default: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= high:
+        raise ApplicationError("invalid_parameter", f"{name} must be an integer from 1 to {high}.")
+    return value
+
+
 def results_data(request: Request, results: list[SearchResult]) -> Any:
     return SearchResultSerializer(
         results,  # type: ignore[arg-type]
@@ -170,8 +220,6 @@ class ModerationQueueApi(APIView):
 
     @extend_schema(responses={200: ModerationQueueSerializer, **errors(401, 403)})
     def get(self, request: Request) -> Response:
-        from gallery.models import Image
-
         queue = Image.objects.awaiting_review().order_by("uploaded_at")[:200]
         data = ImageSerializer(queue, many=True, context={"request": request}).data
         for item, image in zip(data, queue, strict=True):
@@ -189,8 +237,6 @@ class ModerationReviewApi(APIView):
         request=ReviewSerializer, responses={200: ImageSerializer, **errors(400, 401, 403, 404)}
     )
     def post(self, request: Request, pk: str) -> Response:
-        from gallery.models import Image
-
         form = ReviewSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         image = get_object_or_404(Image, pk=pk)

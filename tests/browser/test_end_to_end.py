@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from encoder.clip import get_encoder
 from gallery.models import Image
 from tests.browser.conftest import sign_in
 from tests.factories import PASSWORD, image_bytes, make_user, picture
-from workers.encoder import get_encoder
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

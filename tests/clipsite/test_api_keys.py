@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from clipsite.models import ApiKey
+from accounts.models import ApiKey
 from tests.factories import image_bytes, picture
 
 pytestmark = pytest.mark.django_db

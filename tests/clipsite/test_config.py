@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from clipsite import config
-from workers.vectorstore.tuning import IndexTuning
+from vectorstore.tuning import IndexTuning
 
 
 def test_nothing_set_means_everything_embedded(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_nothing_set_means_everything_embedded(tmp_path: Path) -> None:
     assert storages["default"]["BACKEND"].endswith("FileSystemStorage")
     assert config.cache_config(env)["default"]["BACKEND"].endswith("LocMemCache")
     assert store == {
-        "BACKEND": "workers.vectorstore.EdgeStore",
+        "BACKEND": "vectorstore.EdgeStore",
         "OPTIONS": {
             "path": str(tmp_path / "qdrant"),
             "tuning": IndexTuning(),

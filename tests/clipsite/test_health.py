@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from workers.vectorstore import EdgeStore, reset_store
+from vectorstore import EdgeStore, reset_store
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_readyz_is_503_when_the_vector_store_cannot_be_opened(
     holder = EdgeStore(str(tmp_path / "held"))
     holder.ensure_collection("images-x-8", 8)
     settings.VECTOR_STORE = {  # type: ignore[attr-defined]
-        "BACKEND": "workers.vectorstore.EdgeStore",
+        "BACKEND": "vectorstore.EdgeStore",
         "OPTIONS": {"path": str(tmp_path / "held")},
     }
     reset_store()

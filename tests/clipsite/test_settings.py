@@ -59,7 +59,7 @@ def test_check_refuses_a_broker_with_an_embedded_vector_store(
 def test_check_accepts_a_broker_with_a_qdrant_server(settings: pytest.FixtureRequest) -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = False  # type: ignore[attr-defined]
     settings.VECTOR_STORE = {  # type: ignore[attr-defined]
-        "BACKEND": "workers.vectorstore.QdrantClientStore",
+        "BACKEND": "vectorstore.QdrantClientStore",
         "OPTIONS": {"url": "http://qdrant:6333"},
     }
 

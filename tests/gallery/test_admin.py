@@ -6,10 +6,10 @@ import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
 
+from encoder.clip import get_encoder
 from gallery.models import Image
 from tests.factories import api_client, image_bytes, make_user, picture
-from workers.encoder import get_encoder
-from workers.vectorstore import get_store
+from vectorstore import get_store
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +113,7 @@ def test_make_private_action_updates_row_and_vector(
     assert image.visibility == Image.Visibility.PRIVATE
     hits = get_store().retrieve_vectors(collection, [image.pk])
     assert image.pk in hits
-    from workers.vectorstore import Filter, Match
+    from vectorstore import Filter, Match
 
     public = Filter(must=(Match("visibility", "public"),))
     assert get_store().count(collection, public) == 0

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from encoder.clip import get_encoder
 from gallery.decoding import decode_reduced, open_reduced, oriented_size
 from gallery.validation import InvalidImage, inspect_image
 from tests.factories import image_bytes, picture
-from workers.encoder import get_encoder
 
 
 def photo(size: tuple[int, int], fmt: str = "JPEG", **save: object) -> bytes:

@@ -8,7 +8,7 @@ import re
 import pytest
 from PIL import Image
 
-from gallery.demo import world
+from demo import world
 
 
 def test_vocabulary_is_fixed() -> None:

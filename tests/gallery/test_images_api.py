@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from PIL import Image as PILImage
 
+from encoder.clip import get_encoder
 from gallery.models import Image
 from tests.conftest import stored_files
 from tests.factories import image_bytes, picture
-from workers.encoder import get_encoder
-from workers.vectorstore import get_store
+from vectorstore import get_store
 
 pytestmark = pytest.mark.django_db
 
@@ -178,7 +178,7 @@ def test_patch_visibility_updates_row_and_vector_payload(alice_api: Any, upload:
 
     assert response.status_code == 200
     assert response.json()["visibility"] == "public"
-    from workers.vectorstore import Filter, Match
+    from vectorstore import Filter, Match
 
     public = Filter(must=(Match("visibility", "public"),))
     assert get_store().count(get_encoder().collection_name, public) == 1

@@ -437,7 +437,7 @@ def test_search_parses_negative_terms_and_filters(
         seen.append(request)
         return services.search(user=user, request=request)
 
-    monkeypatch.setattr("gallery.views.search", spy)
+    monkeypatch.setattr("search.views.search", spy)
 
     html = alice_page.get(
         "/search/",
@@ -578,7 +578,7 @@ def test_staff_status_is_forbidden_to_other_users(alice_page: Client) -> None:
 def test_staff_status_shows_counts_model_index_and_queue(
     alice: AbstractBaseUser, add_image: Any
 ) -> None:
-    from workers.encoder import get_encoder
+    from encoder.clip import get_encoder
 
     add_image(alice, RED, "a.png")
     add_image(alice, GREEN, "b.png").mark_failed(error="x")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from gallery.demo.world import generate_scenes, write_labelled_folder
+from demo.world import generate_scenes, write_labelled_folder
 
 
 def test_evaluate_on_a_labelled_folder_prints_and_writes_every_metric(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from search.evaluation import (
+from demo.evaluation import (
     Sample,
     caption_relevance,
     class_embeddings,

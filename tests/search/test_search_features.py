@@ -12,11 +12,10 @@ from unittest import mock
 import pytest
 from django.core.management import call_command
 
-from gallery.models import Image
+from encoder.clip import get_encoder, reset_encoder
+from gallery.models import Image, VectorIndex
 from search import querycache
 from tests.factories import image_bytes, picture, upload_file
-from workers.encoder import get_encoder, reset_encoder
-from workers.models import VectorIndex
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gallery.demo.world import render_numpy, render_pil, sample_scene
+from demo.world import render_numpy, render_pil, sample_scene
 from tests.factories import upload_file
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ SHAPES = ("circle", "square")
 @pytest.fixture(autouse=True)
 def demo_model() -> Any:
     """The tests' CLIP_MODEL is the demo model (pyproject.toml, [tool.pytest_env])."""
-    from workers.encoder import get_encoder
+    from encoder.clip import get_encoder
 
     encoder = get_encoder()
     assert encoder.dim == 128, "these tests need the trained demo model"

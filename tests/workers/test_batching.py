@@ -10,11 +10,11 @@ from celery_batches import SimpleRequest
 from django.core.files.storage import default_storage
 from prometheus_client import REGISTRY
 
+from encoder.clip import get_encoder
 from gallery.models import Image
 from tests.factories import image_bytes, picture
-from workers.encoder import get_encoder
+from vectorstore import EdgeStore, get_store, reset_store
 from workers.tasks import index_image_task
-from workers.vectorstore import EdgeStore, get_store, reset_store
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +86,7 @@ def test_a_store_outage_retries_each_image_then_marks_them_failed(
     holder = EdgeStore(str(path))  # another opener holds the embedded store
     holder.ensure_collection(get_encoder().collection_name, get_encoder().dim)
     settings.VECTOR_STORE = {
-        "BACKEND": "workers.vectorstore.EdgeStore",
+        "BACKEND": "vectorstore.EdgeStore",
         "OPTIONS": {"path": str(path)},
     }
     reset_store()

@@ -10,13 +10,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
+from encoder.clip import get_encoder
+from gallery.bulk import folder_import
 from gallery.importing import iter_image_files
 from gallery.models import Image
 from tests.factories import image_bytes, picture
 from tests.support.capture import Capture
-from workers.bulk import folder_import
-from workers.encoder import get_encoder
-from workers.vectorstore import EdgeStore, get_store, reset_store
+from vectorstore import EdgeStore, get_store, reset_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,7 +82,7 @@ def test_rows_left_pending_by_an_outage_are_indexed_first_on_the_next_run(
     holder.ensure_collection(get_encoder().collection_name, get_encoder().dim)
     configured = settings.VECTOR_STORE
     settings.VECTOR_STORE = {
-        "BACKEND": "workers.vectorstore.EdgeStore",
+        "BACKEND": "vectorstore.EdgeStore",
         "OPTIONS": {"path": str(held)},
     }
     reset_store()

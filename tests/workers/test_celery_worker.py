@@ -65,7 +65,7 @@ def test_upload_is_indexed_by_a_worker_consuming_the_redis_queue(
     # The web request only queued the work; the worker does it.
     assert response.json()["status"] == "pending"
     image = _wait_for(response.json()["id"], Image.Status.INDEXED)
-    from workers.encoder import get_encoder
+    from encoder.clip import get_encoder
 
     assert image.model_id == get_encoder().model_id
     found = alice.post(
@@ -158,8 +158,8 @@ def test_parallel_uploads_and_searches_lose_nothing(
     from django.core.files.storage import default_storage
     from rest_framework_simplejwt.tokens import RefreshToken
 
-    from workers.encoder import get_encoder
-    from workers.vectorstore import get_store
+    from encoder.clip import get_encoder
+    from vectorstore import get_store
 
     users = [make_user(f"user{i}") for i in range(4)]
     tokens = [str(RefreshToken.for_user(u).access_token) for u in users]

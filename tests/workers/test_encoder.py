@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from django.conf import settings
 
+from encoder.clip import ClipEncoder, EncoderUnavailable, get_encoder
 from tests.factories import picture
-from workers.encoder import ClipEncoder, EncoderUnavailable, get_encoder
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
@@ -140,7 +140,7 @@ def test_a_siglip_checkpoint_loads_by_changing_clip_model(tmp_path: Path) -> Non
 
 def test_every_forward_pass_runs_on_the_one_model_thread() -> None:
     # A second thread calling into torch gets a second OpenMP team, which
-    # slowed every forward pass 2.5x on 2 cores (workers.encoder.in_model_thread).
+    # slowed every forward pass 2.5x on 2 cores (encoder.clip.in_model_thread).
     encoder = get_encoder()
     ran_on: set[int] = set()
 

@@ -15,11 +15,11 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 
+from encoder.clip import get_encoder
 from gallery.models import Image
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
 from tests.support.worker import in_process_worker
-from workers.encoder import get_encoder
-from workers.vectorstore import EdgeStore, reset_store
+from vectorstore import EdgeStore, reset_store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 

@@ -7,12 +7,12 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
+from encoder.clip import get_encoder
 from gallery.models import Image
 from tests.factories import image_bytes, picture
 from tests.support.capture import Capture
-from workers.encoder import get_encoder
+from vectorstore import EdgeStore, get_store, reset_store
 from workers.tasks import index_image_task
-from workers.vectorstore import EdgeStore, get_store, reset_store
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def _hold_store(settings: Any, tmp_path: Path) -> EdgeStore:
     holder = EdgeStore(str(path))
     holder.ensure_collection(get_encoder().collection_name, get_encoder().dim)
     settings.VECTOR_STORE = {
-        "BACKEND": "workers.vectorstore.EdgeStore",
+        "BACKEND": "vectorstore.EdgeStore",
         "OPTIONS": {"path": str(path)},
     }
     reset_store()
@@ -124,7 +124,7 @@ def test_index_folder_refuses_a_missing_folder_or_owner(alice: Any, tmp_path: Pa
 def test_index_folder_fails_early_when_the_model_cannot_load(
     alice: Any, tmp_path: Path, settings: Any
 ) -> None:
-    from workers import encoder
+    from encoder import clip as encoder
 
     configured = settings.CLIP_MODEL
     settings.CLIP_MODEL = str(tmp_path / "missing-model")

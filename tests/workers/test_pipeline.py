@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from workers.pipeline import encode_stream
+from encoder.pipeline import encode_stream
 
 
 def test_batches_keep_input_order_and_isolate_failures() -> None:

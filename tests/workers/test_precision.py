@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from gallery.demo.world import held_out_scenes
-from search.evaluation import Sample, evaluate
-from workers.encoder import PRECISIONS, ClipEncoder, EncoderUnavailable, resolve_precision
+from demo.evaluation import Sample, evaluate
+from demo.world import held_out_scenes
+from encoder.clip import PRECISIONS, ClipEncoder, EncoderUnavailable, resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_thread_rule_divides_the_cores_among_worker_processes(settings: Any) -> 
 
     import torch
 
-    from workers.encoder import configure_threads, in_model_thread
+    from encoder.clip import configure_threads, in_model_thread
 
     # OpenMP keeps the thread count per thread: what counts is the model thread's.
     before = in_model_thread(torch.get_num_threads)

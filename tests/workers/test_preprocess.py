@@ -7,10 +7,10 @@ import pytest
 from PIL import Image as PILImage
 from transformers import CLIPImageProcessor
 
-from gallery.demo import world
+from demo import world
+from encoder.clip import ClipEncoder, get_encoder
+from encoder.preprocess import ClipPreprocessor, UnsupportedProcessor
 from tests.factories import picture
-from workers.encoder import ClipEncoder, get_encoder
-from workers.preprocess import ClipPreprocessor, UnsupportedProcessor
 
 # float32 against transformers' float64 steps: rounding only.
 PIXEL_TOLERANCE = 1e-5

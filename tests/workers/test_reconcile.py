@@ -10,11 +10,11 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
+from encoder.clip import get_encoder
 from gallery.models import Image
 from tests.conftest import stored_files
 from tests.factories import image_bytes, picture
-from workers.encoder import get_encoder
-from workers.vectorstore import VectorPoint, get_store
+from vectorstore import VectorPoint, get_store
 
 pytestmark = pytest.mark.django_db
 

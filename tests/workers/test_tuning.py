@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from workers.vectorstore import DateRange, Filter, HasId, Match, MatchAny, Range
-from workers.vectorstore.tuning import IndexTuning, acorn_wanted
+from vectorstore import DateRange, Filter, HasId, Match, MatchAny, Range
+from vectorstore.tuning import IndexTuning, acorn_wanted
 
 # The shape of search.services.access_filter: the owner's points, or public ones.
 ACCESS = Filter(

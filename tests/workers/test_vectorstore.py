@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.vectorstore import (
+from vectorstore import (
     DateRange,
     EdgeStore,
     Filter,
@@ -23,7 +23,7 @@ from workers.vectorstore import (
     VectorPoint,
     VectorStore,
 )
-from workers.vectorstore.tuning import IndexTuning
+from vectorstore.tuning import IndexTuning
 
 DIM = 8
 COLLECTION = "images-test-8"
@@ -158,7 +158,7 @@ def test_pagination_with_offset_is_stable(store: VectorStore) -> None:
 
 
 def test_embedded_store_allows_one_opener(tmp_path: Path) -> None:
-    from workers.vectorstore import VectorStoreUnavailable
+    from vectorstore import VectorStoreUnavailable
 
     first = EdgeStore(str(tmp_path))
     first.ensure_collection(COLLECTION, DIM)
@@ -211,7 +211,7 @@ def test_iter_ids_pages_through_every_point(store: VectorStore) -> None:
 
 
 def test_recommend_and_batched_queries(store: VectorStore) -> None:
-    from workers.vectorstore import VectorQuery
+    from vectorstore import VectorQuery
 
     red_circle, blue_circle, red_square = (
         point(unit([1, 1, 0])),

@@ -9,12 +9,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from clipsite.errors import ApplicationError
-from gallery.demo.world import generate_scenes, write_labelled_folder
+from core.errors import ApplicationError
+from demo.world import generate_scenes, write_labelled_folder
+from encoder.clip import EncoderUnavailable, get_encoder
+from gallery.bulk import folder_import
 from gallery.importing import quiet_task_logs
 from gallery.models import Image
-from workers.bulk import folder_import
-from workers.encoder import EncoderUnavailable, get_encoder
 
 
 class Command(BaseCommand):

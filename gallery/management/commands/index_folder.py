@@ -9,11 +9,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from clipsite.errors import ApplicationError
+from core.errors import ApplicationError
+from encoder.clip import EncoderUnavailable, get_encoder
+from gallery.bulk import folder_import
 from gallery.importing import ImportSummary, count_image_files, iter_image_files, quiet_task_logs
 from gallery.models import Image
-from workers.bulk import folder_import
-from workers.encoder import EncoderUnavailable, get_encoder
 
 
 class Command(BaseCommand):

@@ -8,9 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from PIL import Image as PILImage
 
-from gallery.demo.world import held_out_scenes, read_labelled_folder
-from search.evaluation import Sample, evaluate, format_table
-from workers.encoder import EncoderUnavailable, get_encoder
+from demo.evaluation import Sample, evaluate, format_table
+from demo.world import held_out_scenes, read_labelled_folder
+from encoder.clip import EncoderUnavailable, get_encoder
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workers.vectorstore import EdgeStore, VectorStoreUnavailable, get_store
+from vectorstore import EdgeStore, VectorStoreUnavailable, get_store
 
 
 class Command(BaseCommand):

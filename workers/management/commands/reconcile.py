@@ -5,8 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workers.reconcile import reconcile
-from workers.vectorstore import VectorStoreUnavailable
+from gallery.reconcile import reconcile
+from vectorstore import VectorStoreUnavailable
 
 
 class Command(BaseCommand):

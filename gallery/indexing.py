@@ -1,0 +1,331 @@
+"""Indexing: image rows become vectors with their metadata in the store, by one path.
+
+Every way an image is indexed (the upload task, a bulk import, a reindex after
+a model change) ends in `images_store_encoded`: tag, screen, upsert into every
+target collection, then re-read the rows under a lock and make the store follow
+whatever changed meanwhile (visibility, deletion, moderation), then mark them.
+Writers of those fields (`gallery.services`, `gallery.moderation`) take the
+same row lock, so the two orders are the only ones there are.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from celery import current_app
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from core.iterables import batched
+from core.logcontext import image_log_context
+from encoder import ClipEncoder, EncoderUnavailable, get_encoder
+from encoder.pipeline import encode_stream
+from gallery.decoding import open_reduced
+from gallery.indexes import index_activate, index_encoders, index_for
+from gallery.models import Image, VectorIndex
+from gallery.moderation import image_screen
+from gallery.tagging import auto_tags
+from vectorstore import VectorPoint, VectorStore, VectorStoreUnavailable, get_store
+
+logger = logging.getLogger(__name__)
+
+# The task that indexes queued images, named rather than imported: `workers`
+# sits above this layer and imports it.
+INDEX_TASK = "workers.tasks.index_image_task"
+
+
+class UnreadableImage(Exception):
+    """The stored file cannot be decoded; retrying will not help."""
+
+
+@dataclass
+class IndexOutcome:
+    """What became of a batch: indexed ids, and images worth another try with the reason."""
+
+    indexed: list[str] = field(default_factory=list)
+    retry: dict[str, Exception] = field(default_factory=dict)
+
+
+def image_enqueue(*, image_id: str, headers: Mapping[str, str] | None = None) -> None:
+    """Queue one image for the index task (a worker, or this process without a broker)."""
+    current_app.signature(INDEX_TASK, args=(image_id,)).apply_async(headers=dict(headers or {}))
+
+
+def images_index_by_id(
+    *, image_ids: Sequence[str], request_ids: Mapping[str, str] | None = None
+) -> dict[str, Exception]:
+    """`images_index` for the rows that still exist; returns the ids worth retrying.
+
+    A row deleted since it was queued is skipped.  An unexpected error marks
+    the batch's unfinished images failed with the reason (they stay visible
+    and can be reindexed) instead of leaving them pending forever.
+    """
+    images = list(Image.objects.filter(pk__in=image_ids))
+    try:
+        return images_index(images=images, request_ids=request_ids).retry
+    except Exception as exc:
+        logger.exception("Indexing a batch of %d images failed", len(images))
+        for image in Image.objects.filter(pk__in=image_ids, status=Image.Status.PENDING):
+            image.mark_failed(error=f"{type(exc).__name__}: {exc}")
+        return {}
+
+
+def image_index_give_up(*, image_id: str, error: Exception) -> None:
+    """Out of retries: the image shows as failed, with why; a reindex queues it again."""
+    image = Image.objects.filter(pk=image_id).first()
+    if image is not None:
+        image.mark_failed(error=f"{type(error).__name__}: {error}")
+
+
+def images_index(
+    *, images: Sequence[Image], request_ids: Mapping[str, str] | None = None
+) -> IndexOutcome:
+    """Decode and encode `images` in batches, then store them (`images_store_encoded`).
+
+    Files are decoded near the model's size in threads while the model encodes
+    the previous batch (`encoder.pipeline`). Idempotent: the point id is the
+    image's UUID. An undecodable file marks its image failed at once; a store
+    or encoder outage, or a storage read error, puts the images in `retry`.
+    `request_ids` (image id to the id of the request that queued it) goes on
+    its log lines.
+    """
+    outcome = IndexOutcome()
+    if not images:
+        return outcome
+    try:
+        encoders = index_encoders()
+        store = get_store()
+    except (EncoderUnavailable, VectorStoreUnavailable) as exc:
+        outcome.retry = {str(image.id): exc for image in images}
+        return outcome
+    primary = encoders[0]
+    short_side = decode_short_side(primary)
+
+    def prepare(image: Image) -> tuple[PILImage.Image, Any]:
+        picture = load_picture(image.file.name or "", short_side=short_side)
+        return picture, primary.prepare(picture)
+
+    batches = encode_stream(
+        images,
+        prepare=prepare,
+        encode=lambda prepared: primary.encode_prepared([pixels for _, pixels in prepared]),
+        batch_size=primary.batch_size,
+        workers=settings.INDEX_DECODE_THREADS,
+        failures=(UnreadableImage, OSError),
+    )
+    try:
+        for batch in batches:
+            for image, error in batch.failures:
+                if isinstance(error, UnreadableImage):
+                    with image_log_context(image, (request_ids or {}).get(str(image.id))):
+                        image.mark_failed(error=f"The stored file cannot be read: {error}")
+                else:
+                    outcome.retry[str(image.id)] = error
+            if batch.items:
+                pictures = [picture for picture, _ in batch.prepared]
+                images_store_encoded(
+                    images=batch.items,
+                    pictures=pictures,
+                    vectors=batch.vectors,
+                    encoders=encoders,
+                    store=store,
+                    request_ids=request_ids,
+                )
+                outcome.indexed += [str(image.id) for image in batch.items]
+    except (EncoderUnavailable, VectorStoreUnavailable) as exc:
+        done = set(outcome.indexed)
+        outcome.retry.update({str(i.id): exc for i in images if str(i.id) not in done})
+    return outcome
+
+
+def images_store_encoded(
+    *,
+    images: Sequence[Image],
+    pictures: Sequence[PILImage.Image],
+    vectors: np.ndarray,
+    encoders: Sequence[ClipEncoder],
+    store: VectorStore,
+    request_ids: Mapping[str, str] | None = None,
+) -> None:
+    """Tag, screen and upsert encoded `images` (`vectors` from `encoders[0]`), then mark them.
+
+    The other encoders (the collection search reads during a model change)
+    reuse the vector their collection already holds for an image and encode
+    `pictures` only for the images it lacks, so a reindex encodes each image
+    once. After the upserts the rows are re-read under a lock: a visibility
+    change, a moderation decision or a delete made meanwhile is applied to the
+    store (every collection) before the rows are marked indexed. Idempotent.
+    Raises `VectorStoreUnavailable` or `EncoderUnavailable` with nothing marked.
+    """
+    primary = encoders[0]
+    for image, vector in zip(images, vectors, strict=True):
+        image.tags = auto_tags(primary, vector)
+        Image.objects.filter(pk=image.pk).update(tags=image.tags)
+        image_screen(image=image, encoder=primary, vector=vector)
+    written = {image.pk: _shared_fields(image) for image in images}
+    for position, encoder in enumerate(encoders):
+        encoded = vectors if position == 0 else _vectors_for(encoder, store, images, pictures)
+        store.upsert(
+            encoder.collection_name,
+            [
+                VectorPoint(id=image.id, vector=vector, payload=image.vector_payload())
+                for image, vector in zip(images, encoded, strict=True)
+            ],
+        )
+    with transaction.atomic():
+        current = Image.objects.select_for_update().in_bulk([image.pk for image in images])
+        for image in images:
+            with image_log_context(image, (request_ids or {}).get(str(image.id))):
+                row = current.get(image.pk)
+                if row is None:
+                    store.delete([image.id])
+                    continue
+                changed = {
+                    key: value
+                    for key, value in _shared_fields(row).items()
+                    if written[image.pk][key] != value
+                }
+                if changed:
+                    store.set_payload([image.id], changed)
+                image.mark_indexed(model_id=primary.model_id)
+                logger.info(
+                    "Indexed image with %s (tags: %s)",
+                    primary.model_id,
+                    ", ".join(image.tags) or "none",
+                )
+
+
+def _shared_fields(image: Image) -> dict[str, Any]:
+    """The payload fields that decide who may see an image."""
+    return {"visibility": image.visibility, "hidden": int(image.is_hidden)}
+
+
+def _vectors_for(
+    encoder: ClipEncoder,
+    store: VectorStore,
+    images: Sequence[Image],
+    pictures: Sequence[PILImage.Image],
+) -> np.ndarray:
+    """`encoder`'s vectors of `images`: those its collection holds, the rest encoded now."""
+    held = store.retrieve_vectors(encoder.collection_name, [image.pk for image in images])
+    missing = [n for n, image in enumerate(images) if image.pk not in held]
+    fresh = encoder.encode_images([pictures[n] for n in missing]) if missing else []
+    by_position = dict(zip(missing, fresh, strict=True))
+    return np.stack([by_position.get(n, held.get(image.pk)) for n, image in enumerate(images)])
+
+
+@dataclass
+class ReindexPlan:
+    """A reindex in progress: the index being built, and how many images it still needs."""
+
+    index: VectorIndex
+    total: int
+    queued: int = 0
+    encoded: int = 0
+    failed: int = 0
+
+
+def images_reindex(
+    *,
+    batch_size: int = 256,
+    in_process: bool | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReindexPlan:
+    """Index every image with `CLIP_MODEL` into its own collection, through `images_index`.
+
+    Images already in the new collection, indexed by its model, are skipped, so
+    an interrupted reindex resumes. With a broker (and not `in_process`) each
+    image is queued for the workers, and `reindex_progress` tells when they are
+    done; without one, batches run here through the decode pipeline, and the
+    index is activated when every image made it (`reindex_finish`). Search keeps
+    reading the active collection until then; new uploads go to both.
+    """
+    encoder = get_encoder()
+    store = get_store()
+    index = index_for(encoder)
+    store.ensure_collection(encoder.collection_name, encoder.dim)
+    if in_process is None:
+        in_process = settings.CELERY_TASK_ALWAYS_EAGER
+    plan = ReindexPlan(index=index, total=Image.objects.count())
+    for batch in batched(Image.objects.order_by("pk").iterator(chunk_size=2000), batch_size):
+        done = store.retrieve_vectors(encoder.collection_name, [i.pk for i in batch])
+        todo = [i for i in batch if not (i.pk in done and i.model_id == encoder.model_id)]
+        if in_process and todo:
+            outcome = images_index(images=todo)
+            if outcome.retry:
+                raise next(iter(outcome.retry.values()))
+            plan.encoded += len(outcome.indexed)
+            plan.failed += len(todo) - len(outcome.indexed)
+        elif todo:
+            for image in todo:
+                if image.status == Image.Status.FAILED:
+                    image.mark_pending()  # so that its outcome can be told from the old one
+                image_enqueue(image_id=str(image.pk))
+            plan.queued += len(todo)
+        if progress:
+            progress(len(batch))
+    if in_process:
+        reindex_finish(plan)
+    return plan
+
+
+def reindex_progress(plan: ReindexPlan) -> tuple[int, int]:
+    """(images still to index into `plan`'s collection, images failed), from the rows."""
+    encoder = get_encoder(plan.index.model_name)
+    indexed = Image.objects.filter(status=Image.Status.INDEXED)
+    waiting = Image.objects.filter(status=Image.Status.PENDING).count()
+    waiting += indexed.exclude(model_id=encoder.model_id).count()
+    return waiting, Image.objects.filter(status=Image.Status.FAILED).count()
+
+
+def reindex_finish(plan: ReindexPlan) -> bool:
+    """Activate `plan`'s index when every image is in it; returns whether it was."""
+    waiting, failed = reindex_progress(plan)
+    plan.failed = failed
+    if waiting or failed:
+        return False
+    index_activate(plan.index)
+    return True
+
+
+def decode_short_side(encoder: ClipEncoder) -> int:
+    """Pixels the model needs on an image's short side (its resize target)."""
+    if encoder.preprocessor is None:
+        return settings.DECODE_SHORT_SIDE
+    return min(encoder.preprocessor.output_size)
+
+
+def load_picture(name: str, *, short_side: int | None = None) -> PILImage.Image:
+    """Decode a stored original near `short_side` pixels, EXIF-oriented, RGB.
+
+    Raises `UnreadableImage` for bytes that do not decode; `OSError` from the
+    storage itself (worth retrying) passes through.
+    """
+    try:
+        handle = default_storage.open(name, "rb")
+    except FileNotFoundError as exc:
+        raise UnreadableImage("the stored file is missing") from exc
+    with handle:
+        try:
+            return open_reduced(handle, short_side=short_side or settings.DECODE_SHORT_SIDE)
+        except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
+            raise UnreadableImage(str(exc)) from exc
+
+
+def stale_pending_images(*, older_than: timedelta) -> list[str]:
+    """Ids of images pending for longer than `older_than`: their task was lost."""
+    cutoff = timezone.now() - older_than
+    return [
+        str(pk)
+        for pk in Image.objects.filter(
+            status=Image.Status.PENDING, uploaded_at__lt=cutoff
+        ).values_list("pk", flat=True)[:1000]
+    ]

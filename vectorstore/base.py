@@ -1,0 +1,138 @@
+"""The adapter contract every vector store implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+import numpy as np
+
+from core.errors import ServiceUnavailable
+from vectorstore.filters import Filter
+
+# Payload fields that search filters on, and the index type each gets.
+PAYLOAD_INDEXES: dict[str, str] = {
+    "owner": "keyword",
+    "visibility": "keyword",
+    "format": "keyword",
+    "tags": "keyword",
+    "hidden": "integer",
+    "width": "integer",
+    "height": "integer",
+    "timestamp": "datetime",
+    "uploaded_at": "datetime",
+    "taken_at": "datetime",
+}
+
+
+class VectorStoreUnavailable(ServiceUnavailable):
+    def __init__(self, message: str) -> None:
+        super().__init__("vector_store_unavailable", message)
+
+
+@dataclass(frozen=True)
+class VectorPoint:
+    id: UUID
+    vector: np.ndarray
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: UUID
+    score: float
+    payload: dict[str, Any] | None = None
+    vector: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """One query: nearest to `vector`, or Qdrant's recommend over `positives`/`negatives`.
+
+    `strategy` picks Qdrant's recommend scoring: "best_score" (a point scores
+    by its best positive unless a negative is closer) or "sum_scores" (sum of
+    positive minus negative similarities).
+    """
+
+    vector: np.ndarray | None = None
+    positives: tuple[np.ndarray, ...] = ()
+    negatives: tuple[np.ndarray, ...] = ()
+    strategy: str = "best_score"
+    limit: int = 10
+    offset: int = 0
+    filter: Filter | None = None
+    score_threshold: float | None = None
+    with_payload: bool = False
+    with_vectors: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.vector is None) == (not self.positives):
+            raise ValueError("give either vector or positives")
+        if self.strategy not in {"best_score", "sum_scores"}:
+            raise ValueError(f"unknown recommend strategy {self.strategy!r}")
+
+
+class VectorStore(Protocol):
+    """Cosine-distance collections of image vectors keyed by image UUID.
+
+    Upserts are idempotent (same id, same point). `delete` and `set_payload`
+    apply to every collection, since an image may have been indexed under an
+    earlier model. Every method raises `VectorStoreUnavailable` when the store
+    cannot be reached.
+    """
+
+    def ensure_collection(self, name: str, dim: int) -> None: ...
+
+    def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None: ...
+
+    def search(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        *,
+        limit: int,
+        offset: int = 0,
+        filter: Filter | None = None,
+    ) -> list[Hit]: ...
+
+    def query(self, collection: str, query: VectorQuery) -> list[Hit]: ...
+
+    def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[Hit]]: ...
+
+    def retrieve_vectors(self, collection: str, ids: Sequence[UUID]) -> dict[UUID, np.ndarray]: ...
+
+    def count(self, collection: str, filter: Filter | None = None) -> int: ...
+
+    def set_payload(self, ids: Sequence[UUID], payload: dict[str, Any]) -> None: ...
+
+    def delete(self, ids: Sequence[UUID]) -> None: ...
+
+    def collections(self) -> list[str]: ...
+
+    def iter_ids(self, collection: str, batch: int = 1000) -> Iterator[UUID]: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class QueryShortcuts:
+    """`search` in terms of `query`, shared by the adapters."""
+
+    def query(self, collection: str, query: VectorQuery) -> list[Hit]:
+        raise NotImplementedError
+
+    def search(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        *,
+        limit: int,
+        offset: int = 0,
+        filter: Filter | None = None,
+    ) -> list[Hit]:
+        return self.query(
+            collection, VectorQuery(vector=vector, limit=limit, offset=offset, filter=filter)
+        )

@@ -1,0 +1,287 @@
+"""Qdrant through qdrant-client: a server (`QDRANT_URL`) in production, local mode in tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from vectorstore import filters as f
+from vectorstore.base import (
+    PAYLOAD_INDEXES,
+    Hit,
+    QueryShortcuts,
+    VectorPoint,
+    VectorQuery,
+    VectorStoreUnavailable,
+)
+from vectorstore.tuning import GRAPH_LINKED, IndexTuning
+
+
+def payload_schema(key: str, kind: str) -> Any:
+    """The index for a payload field (see `GRAPH_LINKED` for which get graph links)."""
+    linked = key in GRAPH_LINKED
+    if kind == "keyword":
+        # The owner is the tenant: Qdrant co-locates each tenant's points.
+        return models.KeywordIndexParams(
+            type=models.KeywordIndexType.KEYWORD, is_tenant=key == "owner", enable_hnsw=linked
+        )
+    if kind == "integer":
+        return models.IntegerIndexParams(
+            type=models.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=linked
+        )
+    return models.DatetimeIndexParams(type=models.DatetimeIndexType.DATETIME, enable_hnsw=linked)
+
+
+class QdrantClientStore(QueryShortcuts):
+    """One Qdrant collection per model.
+
+    Give `url` (+ `api_key`) for a server, or `path` for qdrant-client's local mode.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        path: str | None = None,
+        timeout: int = 10,
+        tuning: IndexTuning | None = None,
+    ) -> None:
+        try:
+            if path:
+                self.client = QdrantClient(path=path)
+            else:
+                self.client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+        except Exception as exc:
+            raise VectorStoreUnavailable(f"Cannot open Qdrant ({url or path}): {exc}") from exc
+        self.tuning = tuning or IndexTuning()
+        self._hnsw = models.HnswConfigDiff(
+            m=self.tuning.hnsw_m,
+            ef_construct=self.tuning.hnsw_ef_construct,
+            full_scan_threshold=self.tuning.full_scan_threshold_kb,
+            payload_m=self.tuning.payload_m,
+        )
+        self._quantization: Any = None
+        quantization_params = None
+        if self.tuning.quantized:
+            self._quantization = models.ScalarQuantization(
+                scalar=models.ScalarQuantizationConfig(
+                    type=models.ScalarType.INT8, quantile=0.99, always_ram=True
+                )
+            )
+            quantization_params = models.QuantizationSearchParams(
+                rescore=True, oversampling=self.tuning.oversampling
+            )
+        self._search_params = models.SearchParams(
+            hnsw_ef=self.tuning.search_ef, quantization=quantization_params
+        )
+        self._acorn_search_params = models.SearchParams(
+            hnsw_ef=self.tuning.search_ef,
+            quantization=quantization_params,
+            acorn=models.AcornSearchParams(
+                enable=True, max_selectivity=self.tuning.acorn_max_selectivity
+            ),
+        )
+        self._known: set[str] = set()
+
+    def ensure_collection(self, name: str, dim: int) -> None:
+        if name in self._known:
+            return
+        with _unavailable():
+            if not self.client.collection_exists(name):
+                self.client.create_collection(
+                    name,
+                    vectors_config=models.VectorParams(
+                        size=dim, distance=models.Distance.COSINE, on_disk=self.tuning.quantized
+                    ),
+                    hnsw_config=self._hnsw,
+                    quantization_config=self._quantization,
+                    optimizers_config=models.OptimizersConfigDiff(
+                        max_segment_size=self.tuning.max_segment_kb
+                    ),
+                )
+                for key, kind in PAYLOAD_INDEXES.items():
+                    self.client.create_payload_index(
+                        name, key, field_schema=payload_schema(key, kind)
+                    )
+        self._known.add(name)
+
+    def collections(self) -> list[str]:
+        with _unavailable():
+            return sorted(c.name for c in self.client.get_collections().collections)
+
+    def _exists(self, name: str) -> bool:
+        if name in self._known:
+            return True
+        with _unavailable():
+            return self.client.collection_exists(name)
+
+    def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None:
+        if not points:
+            return
+        self.ensure_collection(collection, len(points[0].vector))
+        with _unavailable():
+            self.client.upsert(
+                collection,
+                points=[
+                    models.PointStruct(id=str(p.id), vector=p.vector.tolist(), payload=p.payload)
+                    for p in points
+                ],
+                wait=True,
+            )
+
+    def query(self, collection: str, query: VectorQuery) -> list[Hit]:
+        return self.query_batch(collection, [query])[0]
+
+    def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[Hit]]:
+        if not queries or not self._exists(collection):
+            return [[] for _ in queries]
+        requests = [self._request(q) for q in queries]
+        with _unavailable():
+            responses = self.client.query_batch_points(collection, requests=requests)
+        return [[_hit(p) for p in response.points] for response in responses]
+
+    def _request(self, query: VectorQuery) -> models.QueryRequest:
+        scoring: Any
+        if query.vector is not None:
+            scoring = query.vector.tolist()
+        else:
+            strategy = (
+                models.RecommendStrategy.SUM_SCORES
+                if query.strategy == "sum_scores"
+                else models.RecommendStrategy.BEST_SCORE
+            )
+            scoring = models.RecommendQuery(
+                recommend=models.RecommendInput(
+                    positive=[v.tolist() for v in query.positives],
+                    negative=[v.tolist() for v in query.negatives],
+                    strategy=strategy,
+                )
+            )
+        return models.QueryRequest(
+            query=scoring,
+            filter=to_client_filter(query.filter) if query.filter else None,
+            limit=query.limit,
+            offset=query.offset,
+            score_threshold=query.score_threshold,
+            params=(
+                self._acorn_search_params
+                if self.tuning.acorn_for(query.filter)
+                else self._search_params
+            ),
+            with_payload=query.with_payload,
+            with_vector=query.with_vectors,
+        )
+
+    def retrieve_vectors(self, collection: str, ids: Sequence[UUID]) -> dict[UUID, np.ndarray]:
+        if not ids or not self._exists(collection):
+            return {}
+        with _unavailable():
+            records = self.client.retrieve(
+                collection, ids=[str(i) for i in ids], with_vectors=True, with_payload=False
+            )
+        return {
+            UUID(str(r.id)): np.asarray(r.vector, dtype=np.float32)
+            for r in records
+            if r.vector is not None
+        }
+
+    def count(self, collection: str, filter: f.Filter | None = None) -> int:
+        if not self._exists(collection):
+            return 0
+        with _unavailable():
+            result = self.client.count(
+                collection, count_filter=to_client_filter(filter) if filter else None, exact=True
+            )
+        return int(result.count)
+
+    def set_payload(self, ids: Sequence[UUID], payload: dict[str, Any]) -> None:
+        if not ids:
+            return
+        for name in self.collections():
+            with _unavailable():
+                self.client.set_payload(name, payload=payload, points=[str(i) for i in ids])
+
+    def delete(self, ids: Sequence[UUID]) -> None:
+        if not ids:
+            return
+        for name in self.collections():
+            with _unavailable():
+                self.client.delete(
+                    name, points_selector=models.PointIdsList(points=[str(i) for i in ids])
+                )
+
+    def iter_ids(self, collection: str, batch: int = 1000) -> Iterator[UUID]:
+        if not self._exists(collection):
+            return
+        offset = None
+        while True:
+            with _unavailable():
+                records, offset = self.client.scroll(
+                    collection, limit=batch, offset=offset, with_payload=False, with_vectors=False
+                )
+            yield from (UUID(str(r.id)) for r in records)
+            if offset is None:
+                return
+
+    def ping(self) -> None:
+        self.collections()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _unavailable:
+    """Map any client, transport or server error to `VectorStoreUnavailable`."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if (
+            exc is not None
+            and isinstance(exc, Exception)
+            and not isinstance(exc, VectorStoreUnavailable)
+        ):
+            raise VectorStoreUnavailable(f"Qdrant error: {exc}") from exc
+
+
+def to_client_filter(flt: f.Filter) -> models.Filter:
+    return models.Filter(
+        must=[_condition(c) for c in flt.must] or None,
+        should=[_condition(c) for c in flt.should] or None,
+        must_not=[_condition(c) for c in flt.must_not] or None,
+    )
+
+
+def _condition(cond: f.Condition) -> Any:
+    if isinstance(cond, f.Filter):
+        return to_client_filter(cond)
+    if isinstance(cond, f.HasId):
+        return models.HasIdCondition(has_id=[str(i) for i in cond.ids])
+    if isinstance(cond, f.Match):
+        return models.FieldCondition(key=cond.key, match=models.MatchValue(value=cond.value))
+    if isinstance(cond, f.MatchAny):
+        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=cond.value_list()))
+    if isinstance(cond, f.Range):
+        return models.FieldCondition(
+            key=cond.key, range=models.Range(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
+        )
+    return models.FieldCondition(
+        key=cond.key,
+        range=models.DatetimeRange(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt),
+    )
+
+
+def _hit(point: Any) -> Hit:
+    vector = point.vector if isinstance(point.vector, list) else None
+    return Hit(
+        id=UUID(str(point.id)),
+        score=float(point.score),
+        payload=point.payload,
+        vector=np.asarray(vector, dtype=np.float32) if vector is not None else None,
+    )

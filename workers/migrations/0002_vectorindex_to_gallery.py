@@ -1,0 +1,14 @@
+"""VectorIndex moved to `gallery`: the table stays, only the model's state leaves this app."""
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("workers", "0001_initial")]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[migrations.DeleteModel(name="VectorIndex")],
+            database_operations=[],
+        )
+    ]
