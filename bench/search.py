@@ -200,7 +200,7 @@ def build_engine(engine: str, folder: Path, out: Any) -> None:
             ],
         )
     if engine.startswith("edge-hnsw"):
-        store.optimize("bench")
+        store.maintenance().optimize("bench")
     store.close()
     out.put(
         {
@@ -229,8 +229,9 @@ def measure_engine(engine: str, folder: Path, out: Any) -> None:
 
     else:
         store = open_engine(engine, folder)
-        if engine != "local":
-            print(f"{engine}: {store.segments('bench')} segment(s)", flush=True)
+        graphs = store.maintenance()
+        if graphs is not None:  # the embedded engine: a segment count worth reporting
+            print(f"{engine}: {graphs.segments('bench')} segment(s)", flush=True)
 
         def search(query: np.ndarray, flt: Any, mask: np.ndarray | None) -> list[int]:
             return [hit.id.int - 1 for hit in store.search("bench", query, limit=10, filter=flt)]

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from vectorstore.base import (
+    GraphMaintenance,
     Hit,
     VectorPoint,
     VectorQuery,
@@ -22,6 +23,7 @@ __all__ = [
     "DateRange",
     "EdgeStore",
     "Filter",
+    "GraphMaintenance",
     "HasId",
     "Hit",
     "Match",

@@ -74,12 +74,42 @@ class VectorQuery:
             raise ValueError(f"unknown recommend strategy {self.strategy!r}")
 
 
+class GraphMaintenance(Protocol):
+    """HNSW graph upkeep for a store that does not build its graphs by itself.
+
+    The embedded engine has it (`VectorStore.maintenance()`); a Qdrant
+    server's optimizer builds and merges by itself, so its adapter has none.
+    Every method raises `VectorStoreUnavailable` as the store's do.
+    """
+
+    def optimize(self, collection: str) -> bool:
+        """Build the graph in this process, blocking it: for off-line use. True if it changed."""
+        ...
+
+    def wait_for_graph(self, collection: str) -> None:
+        """Block until the points written so far are in the graph."""
+        ...
+
+    def indexed_vectors(self, collection: str) -> int:
+        """How many vectors the graph holds (the rest are scanned)."""
+        ...
+
+    def segments(self, collection: str) -> int:
+        """How many segments the collection is cut into (filter thresholds apply per segment)."""
+        ...
+
+    def graph_linked_fields(self, collection: str) -> set[str]:
+        """Payload fields whose values have graph links of their own (`payload_m`)."""
+        ...
+
+
 class VectorStore(Protocol):
     """Cosine-distance collections of image vectors keyed by image UUID.
 
     Upserts are idempotent (same id, same point). `delete` and `set_payload`
     apply to every collection, since an image may have been indexed under an
-    earlier model. Every method raises `VectorStoreUnavailable` when the store
+    earlier model; an id that a collection does not hold is skipped there, not
+    an error. Every method raises `VectorStoreUnavailable` when the store
     cannot be reached.
     """
 
@@ -114,6 +144,10 @@ class VectorStore(Protocol):
     def iter_ids(self, collection: str, batch: int = 1000) -> Iterator[UUID]: ...
 
     def ping(self) -> None: ...
+
+    def maintenance(self) -> GraphMaintenance | None:
+        """The store's graph upkeep, or None where the store does it by itself."""
+        ...
 
     def close(self) -> None: ...
 

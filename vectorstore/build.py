@@ -1,7 +1,7 @@
 """Build the HNSW graph of a copied shard in a process of its own.
 
 `python -m vectorstore.build DIR`: the embedded engine's optimize()
-holds the GIL for the whole build, so `EdgeStore.build_in_background` runs it
+holds the GIL for the whole build, so `GraphBuilds.build_in_background` runs it
 here, on a copy, while the serving process keeps answering searches.
 """
 

@@ -18,7 +18,18 @@ from vectorstore.base import (
     VectorQuery,
     VectorStoreUnavailable,
 )
+from vectorstore.translate import FilterModels, ids_filter, point_uuid, to_hit, to_qdrant_filter
 from vectorstore.tuning import GRAPH_LINKED, IndexTuning
+
+CLIENT_FILTERS: FilterModels[models.Filter] = FilterModels(
+    filter=models.Filter,
+    field=models.FieldCondition,
+    match_value=lambda value: models.MatchValue(value=value),
+    match_any=lambda values: models.MatchAny(any=values),
+    number_range=models.Range,
+    datetime_range=models.DatetimeRange,
+    has_id=lambda ids: models.HasIdCondition(has_id=[str(i) for i in ids]),
+)
 
 
 def payload_schema(key: str, kind: str) -> Any:
@@ -37,9 +48,12 @@ def payload_schema(key: str, kind: str) -> Any:
 
 
 class QdrantClientStore(QueryShortcuts):
-    """One Qdrant collection per model.
+    """`VectorStore` through qdrant-client: one Qdrant collection per model.
 
-    Give `url` (+ `api_key`) for a server, or `path` for qdrant-client's local mode.
+    Give `url` (+ `api_key`) for a server, or `path` for qdrant-client's local
+    mode. Every method raises `VectorStoreUnavailable` for any client,
+    transport or server error. A server optimises its collections itself, so
+    `maintenance()` is None.
     """
 
     def __init__(
@@ -143,7 +157,7 @@ class QdrantClientStore(QueryShortcuts):
         requests = [self._request(q) for q in queries]
         with _unavailable():
             responses = self.client.query_batch_points(collection, requests=requests)
-        return [[_hit(p) for p in response.points] for response in responses]
+        return [[to_hit(p) for p in response.points] for response in responses]
 
     def _request(self, query: VectorQuery) -> models.QueryRequest:
         scoring: Any
@@ -164,7 +178,7 @@ class QdrantClientStore(QueryShortcuts):
             )
         return models.QueryRequest(
             query=scoring,
-            filter=to_client_filter(query.filter) if query.filter else None,
+            filter=to_qdrant_filter(query.filter, CLIENT_FILTERS),
             limit=query.limit,
             offset=query.offset,
             score_threshold=query.score_threshold,
@@ -185,7 +199,7 @@ class QdrantClientStore(QueryShortcuts):
                 collection, ids=[str(i) for i in ids], with_vectors=True, with_payload=False
             )
         return {
-            UUID(str(r.id)): np.asarray(r.vector, dtype=np.float32)
+            point_uuid(r.id): np.asarray(r.vector, dtype=np.float32)
             for r in records
             if r.vector is not None
         }
@@ -195,18 +209,30 @@ class QdrantClientStore(QueryShortcuts):
             return 0
         with _unavailable():
             result = self.client.count(
-                collection, count_filter=to_client_filter(filter) if filter else None, exact=True
+                collection, count_filter=to_qdrant_filter(filter, CLIENT_FILTERS), exact=True
             )
         return int(result.count)
 
     def set_payload(self, ids: Sequence[UUID], payload: dict[str, Any]) -> None:
+        """Set `payload`'s keys on the points `ids` in every collection that holds them.
+
+        The points are selected by a filter: given as a list of ids, a server
+        answers 404 and local mode raises KeyError for an id the collection
+        lacks, and a new model's collection lacks most ids until its reindex ends.
+        """
         if not ids:
             return
+        selected = ids_filter(ids, CLIENT_FILTERS)
         for name in self.collections():
             with _unavailable():
-                self.client.set_payload(name, payload=payload, points=[str(i) for i in ids])
+                self.client.set_payload(name, payload=payload, points=selected)
 
     def delete(self, ids: Sequence[UUID]) -> None:
+        """Delete the points `ids` from every collection that holds them.
+
+        By id, unlike `set_payload`: a server and local mode (since
+        qdrant-client 1.14.1) skip the ids a collection lacks.
+        """
         if not ids:
             return
         for name in self.collections():
@@ -224,12 +250,15 @@ class QdrantClientStore(QueryShortcuts):
                 records, offset = self.client.scroll(
                     collection, limit=batch, offset=offset, with_payload=False, with_vectors=False
                 )
-            yield from (UUID(str(r.id)) for r in records)
+            yield from (point_uuid(r.id) for r in records)
             if offset is None:
                 return
 
     def ping(self) -> None:
         self.collections()
+
+    def maintenance(self) -> None:
+        """None: a server's optimizer builds the graphs (local mode has none; it scans)."""
 
     def close(self) -> None:
         self.client.close()
@@ -248,40 +277,3 @@ class _unavailable:
             and not isinstance(exc, VectorStoreUnavailable)
         ):
             raise VectorStoreUnavailable(f"Qdrant error: {exc}") from exc
-
-
-def to_client_filter(flt: f.Filter) -> models.Filter:
-    return models.Filter(
-        must=[_condition(c) for c in flt.must] or None,
-        should=[_condition(c) for c in flt.should] or None,
-        must_not=[_condition(c) for c in flt.must_not] or None,
-    )
-
-
-def _condition(cond: f.Condition) -> Any:
-    if isinstance(cond, f.Filter):
-        return to_client_filter(cond)
-    if isinstance(cond, f.HasId):
-        return models.HasIdCondition(has_id=[str(i) for i in cond.ids])
-    if isinstance(cond, f.Match):
-        return models.FieldCondition(key=cond.key, match=models.MatchValue(value=cond.value))
-    if isinstance(cond, f.MatchAny):
-        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=cond.value_list()))
-    if isinstance(cond, f.Range):
-        return models.FieldCondition(
-            key=cond.key, range=models.Range(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
-        )
-    return models.FieldCondition(
-        key=cond.key,
-        range=models.DatetimeRange(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt),
-    )
-
-
-def _hit(point: Any) -> Hit:
-    vector = point.vector if isinstance(point.vector, list) else None
-    return Hit(
-        id=UUID(str(point.id)),
-        score=float(point.score),
-        payload=point.payload,
-        vector=np.asarray(vector, dtype=np.float32) if vector is not None else None,
-    )

@@ -1,25 +1,24 @@
 """The embedded default: Qdrant's own engine in process (qdrant-edge-py), one shard per collection.
 
+This module translates the `VectorStore` contract to the engine's requests
+and operations. The shards on disk are `vectorstore.shards`, and their
+background graph builds `vectorstore.graphs` (`EdgeStore.maintenance()`).
+
 Facts about qdrant-edge-py 0.9 that shape this adapter:
 - one process may open a shard directory (its write-ahead log is locked);
 - `optimize()` (the HNSW build) holds the GIL for its whole run, so the
-  serving process never calls it: `build_in_background` copies the shard,
-  builds the copy's graph in a child process while searches go on against
-  the live shard, then swaps the copy in and replays the writes made
-  meanwhile (`manage.py optimize_index` builds off-line instead);
+  serving process never calls it (see `vectorstore.graphs`);
+- setting the payload of a point id the shard does not hold raises ("No point
+  with id"), as qdrant-client's local mode and a Qdrant server do; deleting one
+  does not;
 - a filter on a payload index without filter-aware graph links can silently
   drop matches from an HNSW search, which exact search never does.
 """
 
 from __future__ import annotations
 
-import logging
-import shutil
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -36,13 +35,55 @@ from vectorstore.base import (
     VectorQuery,
     VectorStoreUnavailable,
 )
+from vectorstore.graphs import GraphBuilds
+from vectorstore.shards import ShardSet, call
+from vectorstore.translate import (
+    FilterModels,
+    ids_filter,
+    point_uuid,
+    rfc3339_or_none,
+    to_hit,
+    to_qdrant_filter,
+)
 from vectorstore.tuning import GRAPH_LINKED, IndexTuning
 
-logger = logging.getLogger(__name__)
+
+def _datetime_range(
+    *,
+    gte: datetime | None = None,
+    gt: datetime | None = None,
+    lte: datetime | None = None,
+    lt: datetime | None = None,
+) -> qe.RangeDateTime:
+    # The engine takes RFC 3339 strings, not datetimes.
+    return qe.RangeDateTime(
+        gte=rfc3339_or_none(gte),
+        gt=rfc3339_or_none(gt),
+        lte=rfc3339_or_none(lte),
+        lt=rfc3339_or_none(lt),
+    )
+
+
+EDGE_FILTERS: FilterModels[qe.Filter] = FilterModels(
+    filter=qe.Filter,
+    field=qe.FieldCondition,
+    match_value=qe.MatchValue,
+    match_any=qe.MatchAny,
+    number_range=qe.RangeFloat,
+    datetime_range=_datetime_range,
+    has_id=lambda ids: qe.HasIdCondition(set(ids)),
+)
 
 
 class EdgeStore(QueryShortcuts):
-    """Shards under `path/<collection>/`. Thread-safe; exact search unless told otherwise."""
+    """`VectorStore` on qdrant-edge-py: a shard per collection under `path/<collection>/`.
+
+    Exact search unless `exact=False`. With `background_build_min` > 0, graphs
+    are built in the background once that many points wait (`GraphBuilds`).
+    Thread-safe; one process may open `path`. Every method raises
+    `VectorStoreUnavailable` when another process holds the directory or the
+    engine fails. Opening recovers a graph swap that a crash cut off.
+    """
 
     def __init__(
         self,
@@ -54,19 +95,6 @@ class EdgeStore(QueryShortcuts):
         background_build_min: int = 0,
     ) -> None:
         self.path = Path(path)
-        # Unindexed points that start a background graph build (0: never).
-        self.background_build_min = background_build_min
-        self._swap = _ReadWriteLock()
-        self._journals: dict[str, list[Any]] = {}
-        self._builds: dict[str, threading.Thread] = {}
-        self._closing = False
-        # Collections opened from disk whose unindexed points no search has checked yet.
-        self._unchecked: set[str] = set()
-        # A graph swap cut off between its two renames leaves the old shard whole.
-        for old in self.path.glob(".old-*") if self.path.is_dir() else ():
-            live = self.path / old.name.removeprefix(".old-")
-            if not live.exists():
-                old.rename(live)
         self.exact = exact
         self.tuning = tuning or IndexTuning()
         self._hnsw = qe.HnswIndexConfig(
@@ -79,50 +107,22 @@ class EdgeStore(QueryShortcuts):
             indexing_threshold=indexing_threshold_kb,
             max_segment_size=self.tuning.max_segment_kb,
         )
-        self._shards: dict[str, qe.EdgeShard] = {}
-        self._lock = threading.RLock()
+        self._shards = ShardSet(self.path, self._create)
+        self._graphs = GraphBuilds(self._shards, background_build_min=background_build_min)
 
     # -- collections -------------------------------------------------------
 
     def ensure_collection(self, name: str, dim: int) -> None:
-        self._shard(name, dim=dim)
+        self._shards.get(name, dim=dim)
 
     def collections(self) -> list[str]:
-        if not self.path.is_dir():
-            return []
-        # Dot-names are graph builds in progress (`build_in_background`).
-        return sorted(p.name for p in self.path.iterdir() if p.is_dir() and p.name[0] != ".")
+        return self._shards.names()
 
-    def _shard(self, name: str, *, dim: int | None = None) -> qe.EdgeShard | None:
-        """The open shard for `name`; created when `dim` is given, else None if absent."""
-        with self._lock:
-            shard = self._shards.get(name)
-            if shard is not None:
-                return shard
-            directory = self.path / name
-            try:
-                loaded = (directory / "edge_config.json").exists() or (directory / "wal").exists()
-                if loaded:
-                    shard = qe.EdgeShard.load(str(directory))
-                elif dim is None:
-                    return None
-                else:
-                    directory.mkdir(parents=True, exist_ok=True)
-                    shard = qe.EdgeShard.create(str(directory), self._config(dim))
-                    for key, kind in PAYLOAD_INDEXES.items():
-                        shard.update(
-                            qe.UpdateOperation.create_field_index(key, self._schema(key, kind))
-                        )
-            except Exception as exc:
-                raise VectorStoreUnavailable(
-                    f"Cannot open the embedded vector store at {directory}: {exc}. "
-                    "Only one process may open it: stop the other process, or use a Qdrant "
-                    "server (QDRANT_URL) for multi-process deployments."
-                ) from exc
-            self._shards[name] = shard
-            if loaded:
-                self._unchecked.add(name)
-            return shard
+    def _create(self, directory: Path, dim: int) -> qe.EdgeShard:
+        shard = qe.EdgeShard.create(str(directory), self._config(dim))
+        for key, kind in PAYLOAD_INDEXES.items():
+            shard.update(qe.UpdateOperation.create_field_index(key, self._schema(key, kind)))
+        return shard
 
     def _config(self, dim: int) -> qe.EdgeConfig:
         quantization = None
@@ -170,36 +170,30 @@ class EdgeStore(QueryShortcuts):
     def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None:
         if not points:
             return
-        shard = self._shard(collection, dim=len(points[0].vector))
-        if shard is None:  # pragma: no cover  (a dim always creates the shard)
+        if self._shards.get(collection, dim=len(points[0].vector)) is None:  # pragma: no cover
             raise VectorStoreUnavailable(f"Cannot create collection {collection}")
         op = qe.UpdateOperation.upsert_points(
             [qe.Point(p.id, _floats(p.vector), p.payload) for p in points]
         )
-        self._write(collection, op)
-        self._maybe_build(collection)
+        self._shards.write(collection, op)
+        self._graphs.maybe_build(collection)
 
     def query(self, collection: str, query: VectorQuery) -> list[Hit]:
         return self.query_batch(collection, [query])[0]
 
     def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[Hit]]:
-        shard = self._shard(collection)
-        if shard is None or not queries:
+        if not queries or self._shards.get(collection) is None:
             return [[] for _ in queries]
-        if collection in self._unchecked:
-            # Points a server left unindexed (it stopped mid-import) are built
-            # at its first search, not at the next big write: until then every
-            # search scans them. A command that never searches starts no build.
-            self._unchecked.discard(collection)
-            self._maybe_build(collection)
+        self._graphs.before_search(collection)
         requests = [self._request(q) for q in queries]
-        with self._swap.reading():
-            shard = self._shard(collection) or shard
+        with self._shards.reading(collection) as shard:
+            if shard is None:  # pragma: no cover  (opened above; a swap only replaces it)
+                return [[] for _ in queries]
             if len(requests) == 1:
-                results = [self._call(shard.query, requests[0])]
+                results = [call(shard.query, requests[0])]
             else:
-                results = self._call(shard.query_batch, qe.QueryBatchRequest(requests))
-        return [[_hit(p) for p in points] for points in results]
+                results = call(shard.query_batch, qe.QueryBatchRequest(requests))
+        return [[to_hit(p) for p in points] for points in results]
 
     def _request(self, query: VectorQuery) -> qe.QueryRequest:
         scoring: Any
@@ -218,7 +212,7 @@ class EdgeStore(QueryShortcuts):
             limit=query.limit,
             offset=query.offset,
             query=scoring,
-            filter=to_edge_filter(query.filter) if query.filter else None,
+            filter=to_qdrant_filter(query.filter, EDGE_FILTERS),
             score_threshold=query.score_threshold,
             params=self._search_params(query.filter),
             with_payload=query.with_payload,
@@ -226,288 +220,72 @@ class EdgeStore(QueryShortcuts):
         )
 
     def retrieve_vectors(self, collection: str, ids: Sequence[UUID]) -> dict[UUID, np.ndarray]:
-        shard = self._shard(collection)
-        if shard is None or not ids:
+        if not ids:
             return {}
-        with self._swap.reading():
-            shard = self._shard(collection) or shard
-            records = self._call(shard.retrieve, list(ids), False, True)
+        with self._shards.reading(collection) as shard:
+            if shard is None:
+                return {}
+            records = call(shard.retrieve, list(ids), False, True)
         return {
-            _uuid(r.id): np.asarray(r.vector, dtype=np.float32)
+            point_uuid(r.id): np.asarray(r.vector, dtype=np.float32)
             for r in records
             if r.vector is not None
         }
 
     def count(self, collection: str, filter: f.Filter | None = None) -> int:
-        shard = self._shard(collection)
-        if shard is None:
-            return 0
-        request = qe.CountRequest(filter=to_edge_filter(filter) if filter else None, exact=True)
-        with self._swap.reading():
-            shard = self._shard(collection) or shard
-            return int(self._call(shard.count, request))
+        request = qe.CountRequest(filter=to_qdrant_filter(filter, EDGE_FILTERS), exact=True)
+        with self._shards.reading(collection) as shard:
+            return int(call(shard.count, request)) if shard is not None else 0
 
     def set_payload(self, ids: Sequence[UUID], payload: dict[str, Any]) -> None:
-        for name in self.collections():
-            shard = self._shard(name)
-            if shard is not None and ids:
-                self._write(name, qe.UpdateOperation.set_payload(list(ids), payload))
+        """Set `payload`'s keys on the points `ids` in every collection that holds them.
+
+        The points are selected by a filter: by id, the engine raises for an id
+        the shard lacks, and a new model's collection lacks most ids until its
+        reindex ends.
+        """
+        if not ids:
+            return
+        op = qe.UpdateOperation.set_payload_by_filter(ids_filter(ids, EDGE_FILTERS), payload)
+        for name in self._shards.names():
+            self._shards.write(name, op)
 
     def delete(self, ids: Sequence[UUID]) -> None:
-        for name in self.collections():
-            shard = self._shard(name)
-            if shard is not None and ids:
-                self._write(name, qe.UpdateOperation.delete_points(list(ids)))
+        """Delete the points `ids` from every collection; ids a collection lacks are skipped."""
+        if not ids:
+            return
+        for name in self._shards.names():
+            self._shards.write(name, qe.UpdateOperation.delete_points(list(ids)))
 
     def iter_ids(self, collection: str, batch: int = 1000) -> Iterator[UUID]:
-        shard = self._shard(collection)
-        if shard is None:
-            return
         offset = None
         while True:
             request = qe.ScrollRequest(
                 offset=offset, limit=batch, with_payload=False, with_vector=False
             )
-            with self._swap.reading():
-                shard = self._shard(collection) or shard
-                records, offset = self._call(shard.scroll, request)
-            yield from (_uuid(r.id) for r in records)
+            with self._shards.reading(collection) as shard:
+                if shard is None:
+                    return
+                records, offset = call(shard.scroll, request)
+            yield from (point_uuid(r.id) for r in records)
             if offset is None:
                 return
 
-    # -- maintenance -------------------------------------------------------
+    # -- the store ---------------------------------------------------------
 
-    def _write(self, collection: str, op: Any) -> None:
-        with self._swap.reading():
-            shard = self._shard(collection)
-            if shard is None:  # pragma: no cover  (callers create or list it first)
-                return
-            self._call(shard.update, op)
-            journal = self._journals.get(collection)
-            if journal is not None:  # a build is copying or has copied this shard
-                journal.append(op)
-
-    def _maybe_build(self, collection: str) -> None:
-        if not self.background_build_min:
-            return
-        # Under the lock, so that close() sees every build it must wait for.
-        with self._lock:
-            shard = self._shards.get(collection)
-            if self._closing or collection in self._builds or shard is None:
-                return
-            info = shard.info()
-            # Each build copies the whole shard, so wait for a tenth more points as it grows.
-            due = max(self.background_build_min, info.points_count // 10)
-            if info.points_count - info.indexed_vectors_count >= due:
-                self.build_in_background(collection)
-
-    def build_in_background(self, collection: str) -> threading.Thread:
-        """Build `collection`'s graph in a child process; searches and writes go on meanwhile.
-
-        The shard is flushed and copied (writes wait for the copy only), the
-        copy is optimised by `vectorstore.build`, then swapped in under
-        a brief exclusive lock, and the writes made since the copy are
-        replayed on it.  Returns the thread that runs it (join it to wait).
-        """
-        with self._lock:
-            running = self._builds.get(collection)
-            if running is not None:
-                return running
-            thread = threading.Thread(
-                target=self._build, args=(collection,), name=f"build-{collection}", daemon=True
-            )
-            self._builds[collection] = thread
-        thread.start()
-        return thread
-
-    def _build(self, collection: str) -> None:
-        live = self.path / collection
-        work = self.path / f".build-{collection}"
-        built_ok = False
-        try:
-            with self._swap.writing():
-                shard = self._shard(collection)
-                if shard is None:
-                    return
-                self._call(shard.flush)
-                shutil.rmtree(work, ignore_errors=True)
-                shutil.copytree(live, work)
-                self._journals[collection] = []
-            subprocess.run(  # noqa: S603  (our interpreter, our module, a directory we made)
-                [sys.executable, "-m", "vectorstore.build", str(work)],
-                check=True,
-                capture_output=True,
-                timeout=24 * 3600,
-            )
-            with self._swap.writing():
-                journal = self._journals.pop(collection, [])
-                old = self.path / f".old-{collection}"
-                with self._lock:
-                    self._shards.pop(collection).close()
-                    live.rename(old)
-                    work.rename(live)
-                    built = qe.EdgeShard.load(str(live))
-                    for op in journal:
-                        built.update(op)
-                    self._shards[collection] = built
-                shutil.rmtree(old, ignore_errors=True)
-            built_ok = True
-        except Exception:
-            logger.exception(
-                "Background graph build of %s failed; searches scan meanwhile", collection
-            )
-            self._journals.pop(collection, None)
-            shutil.rmtree(work, ignore_errors=True)
-        finally:
-            with self._lock:
-                self._builds.pop(collection, None)
-                if built_ok:
-                    # A big import outruns a build: the points it wrote meanwhile
-                    # are the next build's, or they would be scanned until the next write.
-                    self._maybe_build(collection)
-
-    def _join_builds(self, collection: str) -> None:
-        """Wait for `collection`'s background build, and any it chains on ending."""
-        while True:
-            with self._lock:
-                running = self._builds.get(collection)
-            if running is None:
-                return
-            running.join()
-
-    def wait_for_graph(self, collection: str) -> None:
-        """Block until the points written so far are in a graph built in the background."""
-        self._join_builds(collection)
-        shard = self._shard(collection)
-        info = shard.info() if shard is not None else None
-        if info is not None and info.indexed_vectors_count < info.points_count:
-            self.build_in_background(collection).join()
-
-    def optimize(self, collection: str) -> bool:
-        """Build the HNSW graph in this process. Blocks it (GIL): run it off-line."""
-        self._join_builds(collection)  # a build's swap would replace what is built here
-        shard = self._shard(collection)
-        return bool(shard and self._call(shard.optimize))
-
-    def indexed_vectors(self, collection: str) -> int:
-        shard = self._shard(collection)
-        return int(shard.info().indexed_vectors_count) if shard else 0
-
-    def graph_linked_fields(self, collection: str) -> set[str]:
-        """Payload fields whose values have graph links of their own (`payload_m`)."""
-        shard = self._shard(collection)
-        schema = shard.info().payload_schema if shard else {}
-        return {key for key, info in schema.items() if getattr(info.params, "enable_hnsw", True)}
-
-    def segments(self, collection: str) -> int:
-        """How many segments the collection is cut into (filter thresholds apply per segment)."""
-        shard = self._shard(collection)
-        return int(shard.info().segments_count) if shard else 0
+    def maintenance(self) -> GraphBuilds:
+        """The graph builds: the engine has no optimizer running of its own."""
+        return self._graphs
 
     def ping(self) -> None:
-        for name in self.collections():
-            self._shard(name)
+        for name in self._shards.names():
+            self._shards.get(name)
 
     def close(self) -> None:
-        with self._lock:  # no build starts after this, not even one chained by another
-            self._closing = True
-            building = list(self._builds.values())
-        for thread in building:
-            thread.join()
-        with self._lock:
-            for shard in self._shards.values():
-                shard.close()
-            self._shards.clear()
-        self._closing = False
-
-    @staticmethod
-    def _call(method: Any, *args: Any) -> Any:
-        try:
-            return method(*args)
-        except Exception as exc:
-            raise VectorStoreUnavailable(f"Embedded vector store error: {exc}") from exc
-
-
-def to_edge_filter(flt: f.Filter) -> qe.Filter:
-    return qe.Filter(
-        must=[_condition(c) for c in flt.must] or None,
-        should=[_condition(c) for c in flt.should] or None,
-        must_not=[_condition(c) for c in flt.must_not] or None,
-    )
-
-
-def _condition(cond: f.Condition) -> Any:
-    if isinstance(cond, f.Filter):
-        return to_edge_filter(cond)
-    if isinstance(cond, f.HasId):
-        return qe.HasIdCondition(set(cond.ids))
-    if isinstance(cond, f.Match):
-        return qe.FieldCondition(cond.key, match=qe.MatchValue(cond.value))
-    if isinstance(cond, f.MatchAny):
-        return qe.FieldCondition(cond.key, match=qe.MatchAny(cond.value_list()))
-    if isinstance(cond, f.Range):
-        return qe.FieldCondition(
-            cond.key, range=qe.RangeFloat(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
-        )
-    return qe.FieldCondition(
-        cond.key,
-        range=qe.RangeDateTime(
-            gte=_dt(cond.gte), gt=_dt(cond.gt), lte=_dt(cond.lte), lt=_dt(cond.lt)
-        ),
-    )
-
-
-def _dt(value: Any) -> str | None:
-    return f.rfc3339(value) if value is not None else None
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
+        """Wait for running graph builds, then close every shard (later calls reopen them)."""
+        with self._graphs.stopped():
+            self._shards.close()
 
 
 def _floats(vector: np.ndarray) -> list[float]:
     return [float(x) for x in vector]
-
-
-def _hit(point: Any) -> Hit:
-    vector = getattr(point, "vector", None)
-    return Hit(
-        id=_uuid(point.id),
-        score=float(point.score),
-        payload=point.payload,
-        vector=np.asarray(vector, dtype=np.float32) if isinstance(vector, list) else None,
-    )
-
-
-class _ReadWriteLock:
-    """Many readers or one writer: searches and writes share the shard, a swap has it alone."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._readers = 0
-        self._writer = False
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._condition:
-            self._condition.wait_for(lambda: not self._writer)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._readers -= 1
-                self._condition.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._condition:
-            self._condition.wait_for(lambda: not self._writer)
-            self._writer = True
-            self._condition.wait_for(lambda: self._readers == 0)
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._writer = False
-                self._condition.notify_all()

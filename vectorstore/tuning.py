@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from core.env import env_bool, env_choice, env_float, env_int
 from vectorstore.filters import Condition, Filter, HasId
 
 # Fields whose values get graph links of their own (`payload_m`): those a
@@ -64,25 +65,27 @@ class IndexTuning:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IndexTuning:
-        """`VECTOR_*` variables over the defaults (documented in the README)."""
-        defaults = cls()
+        """`VECTOR_*` variables over the defaults (documented in the README).
 
-        def number(name: str, default: float) -> float:
-            raw = env.get(name)
-            return float(raw) if raw not in (None, "") else default
-
+        Raises `ConfigError` naming the variable for a value that is not of its
+        type or out of range (`VECTOR_ACORN=flase` is an error, not "on").
+        """
+        d = cls()
         return cls(
-            hnsw_m=int(number("VECTOR_HNSW_M", defaults.hnsw_m)),
-            hnsw_ef_construct=int(number("VECTOR_HNSW_EF_CONSTRUCT", defaults.hnsw_ef_construct)),
-            search_ef=int(number("VECTOR_SEARCH_EF", defaults.search_ef)),
-            payload_m=int(number("VECTOR_PAYLOAD_M", defaults.payload_m)),
-            full_scan_threshold_kb=int(
-                number("VECTOR_FULL_SCAN_THRESHOLD_KB", defaults.full_scan_threshold_kb)
+            hnsw_m=env_int(env, "VECTOR_HNSW_M", d.hnsw_m),
+            hnsw_ef_construct=env_int(
+                env, "VECTOR_HNSW_EF_CONSTRUCT", d.hnsw_ef_construct, minimum=1
             ),
-            max_segment_kb=int(number("VECTOR_MAX_SEGMENT_KB", defaults.max_segment_kb)),
-            quantization=env.get("VECTOR_QUANTIZATION") or defaults.quantization,
-            oversampling=number("VECTOR_OVERSAMPLING", defaults.oversampling),
-            acorn=(env.get("VECTOR_ACORN") or "1").lower() not in ("0", "false", "no", "off"),
+            search_ef=env_int(env, "VECTOR_SEARCH_EF", d.search_ef, minimum=1),
+            payload_m=env_int(env, "VECTOR_PAYLOAD_M", d.payload_m),
+            full_scan_threshold_kb=env_int(
+                env, "VECTOR_FULL_SCAN_THRESHOLD_KB", d.full_scan_threshold_kb
+            ),
+            max_segment_kb=env_int(env, "VECTOR_MAX_SEGMENT_KB", d.max_segment_kb, minimum=1),
+            quantization=env_choice(env, "VECTOR_QUANTIZATION", d.quantization, ("none", "int8")),
+            # A factor below 1 would rescore fewer candidates than the search returns.
+            oversampling=env_float(env, "VECTOR_OVERSAMPLING", d.oversampling, minimum=1.0),
+            acorn=env_bool(env, "VECTOR_ACORN", d.acorn),
         )
 
 

@@ -139,6 +139,38 @@ def test_set_payload_and_delete_apply_everywhere(store: VectorStore) -> None:
     assert store.count("images-other-8") == 0
 
 
+def test_set_payload_and_delete_skip_collections_that_lack_the_id(store: VectorStore) -> None:
+    """During a model switch the new collection lacks most images: updating one must
+    reach the collection that holds it and not fail on the one that does not."""
+    old_only = point(unit([1]))
+    other = point(unit([0, 1]))
+    store.upsert(COLLECTION, [old_only])
+    store.ensure_collection("images-new-8", DIM)
+    store.upsert("images-new-8", [other])
+    public = Filter(must=(Match("visibility", "public"),))
+
+    store.set_payload([old_only.id], {"visibility": "public"})
+    store.set_payload([uuid.uuid4(), other.id], {"visibility": "public"})  # one id held nowhere
+
+    assert store.count(COLLECTION, public) == 1
+    assert store.count("images-new-8", public) == 1
+    store.delete([old_only.id, uuid.uuid4()])
+    assert store.count(COLLECTION) == 0
+    assert store.count("images-new-8") == 1
+
+
+def test_only_the_embedded_store_needs_graph_maintenance(tmp_path: Path) -> None:
+    edge = EdgeStore(str(tmp_path / "edge"))
+    local = QdrantClientStore(path=str(tmp_path / "local"))
+
+    graphs = edge.maintenance()
+    assert graphs is not None
+    assert graphs.indexed_vectors("images-nothing-8") == 0
+    assert local.maintenance() is None  # a server optimises itself
+    edge.close()
+    local.close()
+
+
 def test_unknown_collection_searches_empty(store: VectorStore) -> None:
     assert store.search("images-nothing-8", unit([1]), limit=5) == []
     assert store.count("images-nothing-8") == 0
@@ -190,8 +222,8 @@ def test_filtered_query_returns_every_match_after_hnsw_build(tmp_path: Path, exa
     ]
     for start in range(0, len(points), 500):
         edge.upsert("images-big-32", points[start : start + 500])
-    edge.optimize("images-big-32")
-    assert edge.indexed_vectors("images-big-32") > 0  # the graph was really built
+    edge.maintenance().optimize("images-big-32")
+    assert edge.maintenance().indexed_vectors("images-big-32") > 0  # the graph was really built
 
     hits = edge.search(
         "images-big-32", vectors[5], limit=100, filter=Filter(must=(Match("owner", "rare"),))
@@ -260,7 +292,7 @@ def test_a_background_graph_build_keeps_search_and_writes_going(tmp_path: Path) 
     for start in range(0, len(points), 500):
         edge.upsert("images-bg-32", points[start : start + 500])
 
-    build = edge.build_in_background("images-bg-32")
+    build = edge.maintenance().build_in_background("images-bg-32")
     searched = 0
     late = [
         VectorPoint(id=uuid.uuid4(), vector=vectors[i], payload={"owner": "2"}) for i in range(20)
@@ -273,10 +305,38 @@ def test_a_background_graph_build_keeps_search_and_writes_going(tmp_path: Path) 
     build.join()
     edge.delete([points[0].id])
 
-    assert edge.indexed_vectors("images-bg-32") > 0  # the graph was built and swapped in
+    graphs = edge.maintenance()
+    assert graphs.indexed_vectors("images-bg-32") > 0  # the graph was built and swapped in
     assert edge.count("images-bg-32") == 3000 + min(searched, len(late)) - 1
     assert edge.count("images-bg-32", Filter(must=(Match("owner", "2"),))) == min(searched, 20)
     assert edge.collections() == ["images-bg-32"]
+    edge.close()
+
+
+def test_payload_set_during_a_background_build_is_in_the_swapped_in_shard(
+    tmp_path: Path,
+) -> None:
+    """The journal replays a payload change (selected by a filter) on the built copy,
+    after the upsert of the point it changes, as the live shard applied them."""
+    rng = np.random.default_rng(7)
+    edge = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1)
+    points = _unit_points(rng, 1200, 16)
+    edge.upsert("images-journal-16", points)
+    late = _unit_points(rng, 1, 16)[0]
+    public = Filter(must=(Match("visibility", "public"),))
+
+    build = edge.maintenance().build_in_background("images-journal-16")
+    deadline = time.monotonic() + 60
+    while not edge._shards.is_journaling("images-journal-16") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    edge.upsert("images-journal-16", [late])
+    edge.set_payload([points[0].id, late.id], {"visibility": "public"})
+    assert edge._shards.is_journaling("images-journal-16")  # so the writes were journaled
+    build.join()
+
+    assert edge.maintenance().indexed_vectors("images-journal-16") > 0  # swapped in
+    assert edge.count("images-journal-16") == 1201
+    assert edge.count("images-journal-16", public) == 2
     edge.close()
 
 
@@ -290,16 +350,17 @@ def test_background_builds_start_by_themselves_past_a_threshold(tmp_path: Path) 
     edge.close()  # waits for the build it started
 
     reopened = EdgeStore(str(tmp_path))
-    assert reopened.indexed_vectors("images-auto-16") > 0
+    assert reopened.maintenance().indexed_vectors("images-auto-16") > 0
     assert reopened.count("images-auto-16") == 1200
     reopened.close()
 
 
 def _wait_until_indexed(edge: EdgeStore, collection: str, count: int) -> None:
     deadline = time.monotonic() + 120
-    while edge.indexed_vectors(collection) < count and time.monotonic() < deadline:
+    graphs = edge.maintenance()
+    while graphs.indexed_vectors(collection) < count and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert edge.indexed_vectors(collection) == count
+    assert graphs.indexed_vectors(collection) == count
 
 
 def test_points_written_during_a_build_get_a_build_of_their_own(tmp_path: Path) -> None:
@@ -309,7 +370,7 @@ def test_points_written_during_a_build_get_a_build_of_their_own(tmp_path: Path) 
     points = _unit_points(rng, 2400, 16)
     edge.upsert("images-chain-16", points[:1200])  # due: a build starts
     deadline = time.monotonic() + 60
-    while "images-chain-16" not in edge._journals and time.monotonic() < deadline:
+    while not edge._shards.is_journaling("images-chain-16") and time.monotonic() < deadline:
         time.sleep(0.01)  # the build has copied the shard: later writes are not in it
     edge.upsert("images-chain-16", points[1200:])
 
@@ -323,14 +384,14 @@ def test_a_reopened_store_builds_its_unindexed_points_at_the_first_search(tmp_pa
     writer = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1)  # never builds
     points = _unit_points(rng, 1500, 16)
     writer.upsert("images-reopen-16", points)
-    assert writer.indexed_vectors("images-reopen-16") == 0
+    assert writer.maintenance().indexed_vectors("images-reopen-16") == 0
     writer.close()
 
     server = EdgeStore(
         str(tmp_path), exact=False, indexing_threshold_kb=1, background_build_min=1000
     )
     assert server.count("images-reopen-16") == 1500
-    assert not server._builds  # opening it to count starts nothing
+    assert not server.maintenance()._builds  # opening it to count starts nothing
     assert len(server.search("images-reopen-16", points[0].vector, limit=3)) == 3  # a search does
 
     _wait_until_indexed(server, "images-reopen-16", 1500)
@@ -342,10 +403,11 @@ def test_wait_for_graph_returns_once_every_point_is_in_the_graph(tmp_path: Path)
     edge = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1)
     edge.upsert("images-wait-16", _unit_points(rng, 1500, 16))
 
-    edge.wait_for_graph("images-wait-16")
+    graphs = edge.maintenance()
+    graphs.wait_for_graph("images-wait-16")
 
-    assert edge.indexed_vectors("images-wait-16") == 1500
-    edge.wait_for_graph("images-wait-16")  # nothing left: returns at once
+    assert graphs.indexed_vectors("images-wait-16") == 1500
+    graphs.wait_for_graph("images-wait-16")  # nothing left: returns at once
     edge.close()
 
 
@@ -380,5 +442,6 @@ def test_graph_links_only_for_fields_searched_on_their_own(tmp_path: Path) -> No
     edge = EdgeStore(str(tmp_path), exact=False)
     edge.ensure_collection(COLLECTION, DIM)
 
-    assert edge.graph_linked_fields(COLLECTION) == {"owner", "tags", "uploaded_at", "taken_at"}
+    graphs = edge.maintenance()
+    assert graphs.graph_linked_fields(COLLECTION) == {"owner", "tags", "uploaded_at", "taken_at"}
     edge.close()

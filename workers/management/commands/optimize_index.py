@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from vectorstore import EdgeStore, VectorStoreUnavailable, get_store
+from vectorstore import VectorStoreUnavailable, get_store
 
 
 class Command(BaseCommand):
@@ -17,14 +17,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             store = get_store()
-            if not isinstance(store, EdgeStore):
+            graphs = store.maintenance()
+            if graphs is None:
                 self.stdout.write("The vector store is a Qdrant server; it optimises itself.")
                 return
             for name in store.collections():
                 started = time.monotonic()
-                store.optimize(name)
+                graphs.optimize(name)
                 self.stdout.write(
-                    f"{name}: {store.indexed_vectors(name)} vectors in the graph "
+                    f"{name}: {graphs.indexed_vectors(name)} vectors in the graph "
                     f"({time.monotonic() - started:.1f} s)"
                 )
         except VectorStoreUnavailable as exc:
