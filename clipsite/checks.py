@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from clipsite.config import is_embedded_vector_store
+from clipsite.config import CLIP_PRECISIONS, is_embedded_vector_store
 
 
 @register()
@@ -45,8 +45,8 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
                 id="clipsite.E002",
             )
         )
-    allowed = {"auto", "fp32", "bf16", "int8", "fp16"}
-    if settings.CLIP_PRECISION not in allowed:
+    # The environment is checked as settings load; this catches a value set in code.
+    if settings.CLIP_PRECISION not in CLIP_PRECISIONS:
         messages.append(
             Error(
                 f"CLIP_PRECISION={settings.CLIP_PRECISION!r} is not a precision.",

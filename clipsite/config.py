@@ -1,8 +1,9 @@
-"""Pure, typed helpers that turn environment variables into Django settings.
+"""Pure, typed builders of the deployment parts of the Django settings.
 
 Each deployment part (database, storage, broker, cache, vector store) switches
 from its embedded default to a production service on its own variable, so the
-helpers take the environment as a mapping and are tested without Django.
+builders take the environment as a mapping and are tested without Django.
+Single values are read with the parsers in `core.env`, as everywhere else.
 """
 
 from __future__ import annotations
@@ -13,57 +14,14 @@ from typing import Any
 
 import dj_database_url
 
-TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
-FALSE_VALUES = frozenset({"0", "false", "no", "off", ""})
+from core.env import ConfigError, env_bool, env_int
 
-
-class ConfigError(ValueError):
-    """A setting in the environment has a value that cannot work."""
-
-
-def env_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in TRUE_VALUES:
-        return True
-    if value in FALSE_VALUES:
-        return False
-    raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
-
-
-def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def env_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
+# The choices of the settings that name a mode (settings.py reads them with
+# `env_choice`; clipsite.checks checks CLIP_PRECISION again, as code may set it).
+CLIP_PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")
+NEGATIVE_STRATEGIES = ("arithmetic", "best_score", "sum_scores")
+LOG_FORMATS = ("plain", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def database_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
@@ -149,10 +107,7 @@ def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any
     """Pick the Qdrant adapter: a server, qdrant-client's local mode, or the embedded engine."""
     from vectorstore.tuning import IndexTuning
 
-    try:
-        tuning = IndexTuning.from_env(env)
-    except ValueError as exc:
-        raise ConfigError(f"VECTOR_* settings: {exc}") from None
+    tuning = IndexTuning.from_env(env)
     url = env.get("QDRANT_URL")
     if url:
         return {

@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from clipsite import config
+from core.env import env_bool, env_choice, env_float, env_int, env_list, env_rate
 
 # Lets typed generics such as ModelAdmin[Image] be subscripted at run time.
 django_stubs_ext.monkeypatch()
@@ -28,8 +29,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(os.environ.get("CLIPSEARCH_ENV_FILE") or BASE_DIR / ".env", override=False)
 env = os.environ
 
-DEV = config.env_bool(env, "CLIPSEARCH_DEV")
-DEBUG = config.env_bool(env, "DJANGO_DEBUG", default=False)
+DEV = env_bool(env, "CLIPSEARCH_DEV")
+DEBUG = env_bool(env, "DJANGO_DEBUG", default=False)
 
 SECRET_KEY = env.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -40,10 +41,10 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "dev-only-insecure-key-never-use-in-production"  # noqa: S105
 # Old keys, still accepted for sessions and signatures during a rotation.
-SECRET_KEY_FALLBACKS = config.env_list(env, "SECRET_KEY_FALLBACKS", [])
+SECRET_KEY_FALLBACKS = env_list(env, "SECRET_KEY_FALLBACKS", [])
 
-ALLOWED_HOSTS = config.env_list(env, "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
-CSRF_TRUSTED_ORIGINS = config.env_list(env, "CSRF_TRUSTED_ORIGINS", [])
+ALLOWED_HOSTS = env_list(env, "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list(env, "CSRF_TRUSTED_ORIGINS", [])
 
 DATA_DIR = Path(env.get("CLIPSEARCH_DATA_DIR") or BASE_DIR / "var")
 # The embedded default keeps its database, media and vectors here.
@@ -125,7 +126,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 if not DEBUG and not DEV:
-    SESSION_COOKIE_SECURE = config.env_bool(env, "SECURE_COOKIES", default=True)
+    SESSION_COOKIE_SECURE = env_bool(env, "SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 RENDERERS = ["rest_framework.renderers.JSONRenderer"]
@@ -147,19 +148,17 @@ REST_FRAMEWORK = {
     # Counters live in the default cache: Redis in production, so every
     # process shares one budget per user.
     "DEFAULT_THROTTLE_RATES": {
-        "search": env.get("THROTTLE_SEARCH") or "300/min",
-        "upload": env.get("THROTTLE_UPLOAD") or "120/min",
-        "auth": env.get("THROTTLE_AUTH") or "30/min",
-        "login_ip": env.get("THROTTLE_LOGIN_IP") or "30/min",
-        "login_username": env.get("THROTTLE_LOGIN_USERNAME") or "10/min",
+        "search": env_rate(env, "THROTTLE_SEARCH", "300/min"),
+        "upload": env_rate(env, "THROTTLE_UPLOAD", "120/min"),
+        "auth": env_rate(env, "THROTTLE_AUTH", "30/min"),
+        "login_ip": env_rate(env, "THROTTLE_LOGIN_IP", "30/min"),
+        "login_username": env_rate(env, "THROTTLE_LOGIN_USERNAME", "10/min"),
     },
 }
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(
-        minutes=config.env_int(env, "JWT_ACCESS_MINUTES", 15, minimum=1)
-    ),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=config.env_int(env, "JWT_REFRESH_DAYS", 7, minimum=1)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int(env, "JWT_ACCESS_MINUTES", 15, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int(env, "JWT_REFRESH_DAYS", 7, minimum=1)),
     "SIGNING_KEY": SECRET_KEY,
     # Each refresh returns a new refresh token and blacklists the old one, so
     # a stolen refresh token stops working once its owner refreshes.
@@ -169,7 +168,7 @@ SIMPLE_JWT = {
 }
 
 # GET /metrics (Prometheus): from these addresses, or with "Authorization: Bearer <token>".
-METRICS_ALLOWED_IPS = config.env_list(env, "METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_ALLOWED_IPS = env_list(env, "METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 METRICS_TOKEN = env.get("METRICS_TOKEN", "")
 
 SPECTACULAR_SETTINGS = {
@@ -200,7 +199,7 @@ CELERY_TASK_IGNORE_RESULT = True
 # re-run harmless.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_CONCURRENCY = config.env_int(env, "CELERY_WORKER_CONCURRENCY", 1, minimum=1)
+CELERY_WORKER_CONCURRENCY = env_int(env, "CELERY_WORKER_CONCURRENCY", 1, minimum=1)
 # Indexing messages are coalesced into batches in the worker (celery-batches),
 # which needs this many of them reserved at once; acks_late keeps them safe.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 64
@@ -208,7 +207,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # How long a delivered but unacknowledged task waits before Redis hands it to
 # another worker (its worker died). Longer than the slowest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": config.env_int(env, "CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+    "visibility_timeout": env_int(env, "CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
 }
 
 # CLIP. A Hugging Face id or a local directory in Hugging Face format.
@@ -218,41 +217,41 @@ if not Path(CLIP_MODEL).is_absolute() and (BASE_DIR / CLIP_MODEL / "config.json"
     CLIP_MODEL = str(BASE_DIR / CLIP_MODEL)
 CLIP_DEVICE = env.get("CLIP_DEVICE") or None  # None: CUDA when available, else CPU.
 # Images per forward; 0: 16 on a CPU, 128 on CUDA (encoder.clip.default_batch_size).
-CLIP_BATCH_SIZE = config.env_int(env, "CLIP_BATCH_SIZE", 0, minimum=0)
+CLIP_BATCH_SIZE = env_int(env, "CLIP_BATCH_SIZE", 0, minimum=0)
 # Image tower precision: auto (int8 on a CPU, fp16 on CUDA), fp32, bf16, int8, fp16.
-CLIP_PRECISION = env.get("CLIP_PRECISION") or "auto"
+CLIP_PRECISION = env_choice(env, "CLIP_PRECISION", "auto", config.CLIP_PRECISIONS)
 # Torch threads per process; 0: the cores divided by CELERY_WORKER_CONCURRENCY.
-CLIP_THREADS = config.env_int(env, "CLIP_THREADS", 0, minimum=0)
+CLIP_THREADS = env_int(env, "CLIP_THREADS", 0, minimum=0)
 # Photos are decoded at the smallest JPEG scale with at least this many pixels
 # on the short side (the largest CLIP input, 336) and the thumbnail's long side.
-DECODE_SHORT_SIDE = config.env_int(env, "DECODE_SHORT_SIDE", 336, minimum=32)
+DECODE_SHORT_SIDE = env_int(env, "DECODE_SHORT_SIDE", 336, minimum=32)
 
 VECTOR_STORE = config.vector_store_config(env, DATA_DIR)
 
 # Upload limits. The pixel cap is checked from the header, before decoding,
 # so a decompression bomb never reaches memory.
-UPLOAD_MAX_BYTES = config.env_int(env, "UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
-UPLOAD_MAX_PIXELS = config.env_int(env, "UPLOAD_MAX_PIXELS", 100_000_000, minimum=1)
-UPLOAD_ALLOWED_FORMATS = config.env_list(
+UPLOAD_MAX_BYTES = env_int(env, "UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
+UPLOAD_MAX_PIXELS = env_int(env, "UPLOAD_MAX_PIXELS", 100_000_000, minimum=1)
+UPLOAD_ALLOWED_FORMATS = env_list(
     env, "UPLOAD_ALLOWED_FORMATS", ["JPEG", "PNG", "WEBP", "GIF", "HEIF"]
 )
-UPLOAD_MAX_SIDE = config.env_int(env, "UPLOAD_MAX_SIDE", 30_000, minimum=1)
-UPLOAD_MAX_ASPECT = config.env_int(env, "UPLOAD_MAX_ASPECT", 50, minimum=1)
-UPLOAD_MAX_METADATA_BYTES = config.env_int(env, "UPLOAD_MAX_METADATA_BYTES", 256 * 1024, minimum=1)
+UPLOAD_MAX_SIDE = env_int(env, "UPLOAD_MAX_SIDE", 30_000, minimum=1)
+UPLOAD_MAX_ASPECT = env_int(env, "UPLOAD_MAX_ASPECT", 50, minimum=1)
+UPLOAD_MAX_METADATA_BYTES = env_int(env, "UPLOAD_MAX_METADATA_BYTES", 256 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-THUMBNAIL_SIZE = config.env_int(env, "THUMBNAIL_SIZE", 384, minimum=32)
+THUMBNAIL_SIZE = env_int(env, "THUMBNAIL_SIZE", 384, minimum=32)
 
-INDEX_MAX_RETRIES = config.env_int(env, "INDEX_MAX_RETRIES", 5)
+INDEX_MAX_RETRIES = env_int(env, "INDEX_MAX_RETRIES", 5)
 # A worker coalesces queued indexing messages into one batch: up to this many,
 # waiting at most this long for more (workers.tasks.index_image_task).
-INDEX_COALESCE_MAX = config.env_int(env, "INDEX_COALESCE_MAX", 64, minimum=1)
-INDEX_COALESCE_SECONDS = config.env_float(env, "INDEX_COALESCE_SECONDS", 0.5)
+INDEX_COALESCE_MAX = env_int(env, "INDEX_COALESCE_MAX", 64, minimum=1)
+INDEX_COALESCE_SECONDS = env_float(env, "INDEX_COALESCE_SECONDS", 0.5)
 # Threads that decode and resize ahead of the model (encoder.pipeline).
-INDEX_DECODE_THREADS = config.env_int(env, "INDEX_DECODE_THREADS", 2, minimum=1)
+INDEX_DECODE_THREADS = env_int(env, "INDEX_DECODE_THREADS", 2, minimum=1)
 
 # Logs: plain text by default; LOG_FORMAT=json (production) for one JSON
 # object per line. Both carry the request id and the image id.
-LOG_FORMAT = env.get("LOG_FORMAT") or "plain"
+LOG_FORMAT = env_choice(env, "LOG_FORMAT", "plain", config.LOG_FORMATS)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -273,15 +272,18 @@ LOGGING = {
             "filters": ["context"],
         }
     },
-    "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice(env, "LOG_LEVEL", "INFO", config.LOG_LEVELS),
+    },
     "loggers": {"httpx": {"level": "WARNING"}},
 }
 
 # Auto-tags: each image is classified against this vocabulary (plus the
 # labels managed in the admin) when it is indexed.
-AUTO_TAG_LABELS = config.env_list(env, "AUTO_TAG_LABELS", [])
-AUTO_TAG_MAX = config.env_int(env, "AUTO_TAG_MAX", 3, minimum=0)
-AUTO_TAG_MIN_PROBABILITY = float(env.get("AUTO_TAG_MIN_PROBABILITY") or 0.2)
+AUTO_TAG_LABELS = env_list(env, "AUTO_TAG_LABELS", [])
+AUTO_TAG_MAX = env_int(env, "AUTO_TAG_MAX", 3, minimum=0)
+AUTO_TAG_MIN_PROBABILITY = env_float(env, "AUTO_TAG_MIN_PROBABILITY", 0.2, maximum=1.0)
 
 # Search.
 SEARCH_MAX_LIMIT = 100
@@ -289,22 +291,26 @@ SEARCH_MAX_LIMIT = 100
 # query vector) or Qdrant's recommend scoring ("best_score", "sum_scores").
 # bench/negatives.py on the shipped demo model: arithmetic at 0.3 ranked best
 # (precision@10 0.881, best_score 0.858 with 4% of the negated colour left).
-SEARCH_NEGATIVE_STRATEGY = env.get("SEARCH_NEGATIVE_STRATEGY") or "arithmetic"
-SEARCH_NEGATIVE_WEIGHT = float(env.get("SEARCH_NEGATIVE_WEIGHT") or 0.3)
-SEARCH_FACET_WINDOW = config.env_int(env, "SEARCH_FACET_WINDOW", 500, minimum=1)
-DUPLICATE_THRESHOLD = float(env.get("DUPLICATE_THRESHOLD") or 0.95)
+SEARCH_NEGATIVE_STRATEGY = env_choice(
+    env, "SEARCH_NEGATIVE_STRATEGY", "arithmetic", config.NEGATIVE_STRATEGIES
+)
+SEARCH_NEGATIVE_WEIGHT = env_float(env, "SEARCH_NEGATIVE_WEIGHT", 0.3)
+SEARCH_FACET_WINDOW = env_int(env, "SEARCH_FACET_WINDOW", 500, minimum=1)
+# A cosine similarity, so in -1..1.
+DUPLICATE_THRESHOLD = env_float(env, "DUPLICATE_THRESHOLD", 0.95, minimum=-1.0, maximum=1.0)
 
 # Moderation: "concept=cosine threshold" pairs separated by ";", e.g.
 # "a violent scene=0.27;a nude person=0.28". Images at or above a threshold
 # are flagged for review; queries this close to a concept (plus the margin)
 # are refused, as are queries with a blocklisted word.
 MODERATION_CONCEPTS = config.parse_concepts(env.get("MODERATION_CONCEPTS", ""))
-MODERATION_QUERY_BLOCKLIST = config.env_list(env, "MODERATION_QUERY_BLOCKLIST", [])
-MODERATION_QUERY_MARGIN = float(env.get("MODERATION_QUERY_MARGIN") or 0.0)
+MODERATION_QUERY_BLOCKLIST = env_list(env, "MODERATION_QUERY_BLOCKLIST", [])
+# Added to a cosine threshold (-1..1), so no margin outside -2..2 changes anything.
+MODERATION_QUERY_MARGIN = env_float(env, "MODERATION_QUERY_MARGIN", 0.0, minimum=-2.0, maximum=2.0)
 
 # Web pages (gallery/views.py). Accounts are made by an admin unless sign-up
 # is switched on: an open sign-up form lets anyone fill the disk and the index.
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "gallery:home"
 LOGOUT_REDIRECT_URL = "login"
-SIGNUP_ENABLED = config.env_bool(env, "SIGNUP_ENABLED", default=False)
+SIGNUP_ENABLED = env_bool(env, "SIGNUP_ENABLED", default=False)

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from clipsite import config
+from core.env import (
+    ConfigError,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_rate,
+)
 from vectorstore.tuning import IndexTuning
 
 
@@ -65,19 +76,71 @@ def test_each_production_service_switches_on_independently(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [("1", True), ("TRUE", True), ("off", False), ("", False)]
+    ("raw", "expected"),
+    [("1", True), ("TRUE", True), (" yes ", True), ("off", False), ("No", False), ("", False)],
 )
 def test_env_bool(raw: str, expected: bool) -> None:
-    assert config.env_bool({"X": raw}, "X") is expected
+    assert env_bool({"X": raw}, "X") is expected
 
 
-def test_bad_values_are_explained() -> None:
-    with pytest.raises(config.ConfigError, match="X must be a boolean"):
-        config.env_bool({"X": "maybe"}, "X")
-    with pytest.raises(config.ConfigError, match="X must be an integer"):
-        config.env_int({"X": "ten"}, "X", 1)
-    with pytest.raises(config.ConfigError, match="at least 1"):
-        config.env_int({"X": "0"}, "X", 5, minimum=1)
+def test_unset_or_blank_means_the_default() -> None:
+    assert env_bool({}, "X", default=True) is True
+    assert env_bool({"X": " "}, "X", default=True) is True
+    assert env_int({"X": ""}, "X", 7) == 7
+    assert env_float({}, "X", 0.5) == 0.5
+    assert env_choice({"X": ""}, "X", "plain", ("plain", "json")) == "plain"
+    assert env_rate({}, "X", "10/min") == "10/min"
+    # Lists alone tell "set but empty" from "unset".
+    assert env_list({}, "X", ["a"]) == ["a"]
+    assert env_list({"X": ""}, "X", ["a"]) == []
+    assert env_list({"X": " a, ,b "}, "X", []) == ["a", "b"]
+
+
+def test_values_are_read_as_their_type() -> None:
+    assert env_int({"X": " 12 "}, "X", 1) == 12
+    assert env_float({"X": "-0.5"}, "X", 0.0, minimum=-1.0, maximum=1.0) == -0.5
+    assert env_choice({"X": "JSON"}, "X", "plain", ("plain", "json")) == "json"
+    assert env_choice({"X": "info"}, "X", "INFO", ("DEBUG", "INFO")) == "INFO"
+    assert env_rate({"X": "5 / Hour"}, "X", "1/min") == "5/hour"
+
+
+@pytest.mark.parametrize(
+    ("parse", "message"),
+    [
+        (lambda e: env_bool(e, "X"), r"X must be a boolean .*got 'flase'"),
+        (lambda e: env_int(e, "X", 1), "X must be an integer, got 'flase'"),
+        (lambda e: env_float(e, "X", 1.0), "X must be a number, got 'flase'"),
+        (lambda e: env_choice(e, "X", "a", ("a", "b")), "X must be one of a, b; got 'flase'"),
+        (lambda e: env_rate(e, "X", "1/min"), r"X must be a rate .*got 'flase'"),
+    ],
+    ids=["bool", "int", "float", "choice", "rate"],
+)
+def test_a_malformed_value_is_an_error_naming_the_variable_and_the_value(
+    parse: Callable[[dict[str, str]], object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse({"X": "flase"})
+
+
+def test_values_out_of_range_are_errors() -> None:
+    with pytest.raises(ConfigError, match="X must be at least 1, got '0'"):
+        env_int({"X": "0"}, "X", 5, minimum=1)
+    with pytest.raises(ConfigError, match=r"X must be between 0.0 and 1.0, got '1.5'"):
+        env_float({"X": "1.5"}, "X", 0.2, maximum=1.0)
+    with pytest.raises(ConfigError, match=r"X must be between -1.0 and 1.0"):
+        env_float({"X": "-1.01"}, "X", 0.95, minimum=-1.0, maximum=1.0)
+    with pytest.raises(ConfigError, match="X must be a finite number, got 'nan'"):
+        env_float({"X": "nan"}, "X", 0.2, maximum=1.0)
+    with pytest.raises(ConfigError, match=r"X must be at least 0.0"):
+        env_float({"X": "-0.3"}, "X", 0.3)
+    # "300 per minute" is not "300/min": DRF would fail on it at the first request.
+    with pytest.raises(ConfigError, match="X must be a rate"):
+        env_rate({"X": "300 per minute"}, "X", "1/min")
+
+
+def test_a_config_error_is_django_s_improperly_configured_and_a_value_error() -> None:
+    assert issubclass(ConfigError, ImproperlyConfigured)
+    assert issubclass(ConfigError, ValueError)
 
 
 def test_vector_index_tuning_comes_from_the_environment(tmp_path: Path) -> None:
@@ -92,5 +155,20 @@ def test_vector_index_tuning_comes_from_the_environment(tmp_path: Path) -> None:
 
     assert (tuning.hnsw_m, tuning.quantization, tuning.acorn) == (32, "int8", False)
     assert tuning.max_segment_kb == 500_000
-    with pytest.raises(config.ConfigError, match="quantization"):
+    with pytest.raises(ConfigError, match="VECTOR_QUANTIZATION must be one of none, int8"):
         config.vector_store_config({"VECTOR_QUANTIZATION": "pq"}, tmp_path)
+    # It used to be on for anything but 0/false/no/off.
+    with pytest.raises(ConfigError, match=r"VECTOR_ACORN must be a boolean .*'flase'"):
+        config.vector_store_config({"VECTOR_ACORN": "flase"}, tmp_path)
+    with pytest.raises(ConfigError, match="VECTOR_EXACT must be a boolean"):
+        config.vector_store_config({"VECTOR_EXACT": "sometimes"}, tmp_path)
+
+
+def test_moderation_concepts_are_checked() -> None:
+    assert config.parse_concepts("a violent scene=0.27; a nude person = 0.3") == {
+        "a violent scene": 0.27,
+        "a nude person": 0.3,
+    }
+    for bad in ("a violent scene", "a violent scene=high", "x=1.5", "=0.2", "x=nan"):
+        with pytest.raises(ConfigError, match="MODERATION_CONCEPTS"):
+            config.parse_concepts(bad)

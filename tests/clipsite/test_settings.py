@@ -46,6 +46,61 @@ def test_debug_is_off_by_default(tmp_path: Path) -> None:
     assert result.stdout.split() == ["False", "True"]
 
 
+def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "CLIPSEARCH_DEV"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env={
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "clipsite.settings",
+            "CLIPSEARCH_ENV_FILE": "/nonexistent/.env",
+            "SECRET_KEY": "x" * 50,
+            **env,
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("AUTO_TAG_MIN_PROBABILITY", "abc", "AUTO_TAG_MIN_PROBABILITY must be a number, got 'abc'"),
+        ("AUTO_TAG_MIN_PROBABILITY", "1.5", "AUTO_TAG_MIN_PROBABILITY must be between 0.0 and 1.0"),
+        ("VECTOR_ACORN", "flase", "VECTOR_ACORN must be a boolean"),
+        ("SEARCH_NEGATIVE_STRATEGY", "best", "SEARCH_NEGATIVE_STRATEGY must be one of"),
+        ("THROTTLE_UPLOAD", "100 a minute", "THROTTLE_UPLOAD must be a rate"),
+    ],
+)
+def test_manage_py_refuses_a_malformed_setting_in_one_line(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    result = _manage({"CLIPSEARCH_DATA_DIR": str(tmp_path), variable: value}, "check")
+
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0
+    assert len(lines) == 1, result.stderr  # no traceback
+    assert lines[0].startswith(f"Configuration error: {message}"), result.stderr
+    assert repr(value) in lines[0]
+
+
+def test_manage_py_check_passes_with_the_same_settings_well_formed(tmp_path: Path) -> None:
+    env = {
+        "CLIPSEARCH_DATA_DIR": str(tmp_path),
+        "AUTO_TAG_MIN_PROBABILITY": "0.5",
+        "VECTOR_ACORN": "off",
+        "SEARCH_NEGATIVE_STRATEGY": "best_score",
+        "THROTTLE_UPLOAD": "100/min",
+    }
+
+    result = _manage(env, "check")
+
+    assert result.returncode == 0, result.stderr
+
+
 def test_check_refuses_a_broker_with_an_embedded_vector_store(
     settings: pytest.FixtureRequest,
 ) -> None:

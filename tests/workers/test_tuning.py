@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core.env import ConfigError
 from vectorstore import DateRange, Filter, HasId, Match, MatchAny, Range
 from vectorstore.tuning import IndexTuning, acorn_wanted
 
@@ -55,3 +56,29 @@ def test_acorn_is_off_without_a_filter_or_when_switched_off() -> None:
     assert not IndexTuning(acorn=False).acorn_for(by_format)
     assert not IndexTuning().acorn_for(None)
     assert not IndexTuning().acorn_for(Filter())
+
+
+def test_tuning_reads_the_environment_with_the_shared_parsers() -> None:
+    tuning = IndexTuning.from_env(
+        {"VECTOR_ACORN": "off", "VECTOR_SEARCH_EF": "64", "VECTOR_QUANTIZATION": "INT8"}
+    )
+
+    assert (tuning.acorn, tuning.search_ef, tuning.quantization) == (False, 64, "int8")
+    assert IndexTuning.from_env({}) == IndexTuning()
+    assert IndexTuning.from_env({"VECTOR_ACORN": ""}).acorn is True
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        # Anything but 0/false/no/off used to mean "on".
+        ("VECTOR_ACORN", "flase"),
+        ("VECTOR_HNSW_M", "16.5"),
+        ("VECTOR_SEARCH_EF", "0"),
+        ("VECTOR_OVERSAMPLING", "0.5"),
+        ("VECTOR_QUANTIZATION", "pq"),
+    ],
+)
+def test_a_malformed_tuning_value_is_an_error_naming_it(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"{variable} must be .*{value}"):
+        IndexTuning.from_env({variable: value})
