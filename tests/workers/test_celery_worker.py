@@ -119,29 +119,40 @@ def test_readyz_sees_postgres_redis_cache_and_broker(db: Any) -> None:
     assert checks["broker"]["status"] == "ok"
 
 
-def test_queued_but_lost_tasks_are_requeued_by_the_sweep(celery_worker_in_process: None) -> None:
+def test_queued_but_lost_tasks_are_requeued_by_the_sweep() -> None:
+    """An upload whose message is lost from the broker (flushed, or a Redis restart
+    without persistence) stays pending until the sweep queues it again."""
     from datetime import timedelta
 
     from django.utils import timezone
 
+    from clipsite.celery import app
+    from encoder.clip import get_encoder
+    from gallery.services import image_create
+    from vectorstore import get_store
     from workers.tasks import requeue_stale_task
 
-    owner = make_user("bob")
-    image = _make_pending_image(owner)
+    app.control.purge()
+    # No worker is consuming yet, so the upload's message waits in Redis...
+    image = image_create(
+        owner=make_user("bob"), upload=upload_file(image_bytes(picture((1, 99, 5))))
+    )
+    # ...until it is lost: the one message the upload queued, and nothing else.
+    assert app.control.purge() == 1
     Image.objects.filter(pk=image.pk).update(uploaded_at=timezone.now() - timedelta(hours=1))
 
-    assert requeue_stale_task.apply(kwargs={"minutes": 15}).get() == 1
-    _wait_for(str(image.pk), Image.Status.INDEXED)
+    with in_process_worker():
+        # Longer than a batch's flush interval: a worker with a message would have
+        # started on it by now.
+        time.sleep(settings.INDEX_COALESCE_SECONDS + 2)
+        assert Image.objects.get(pk=image.pk).status == Image.Status.PENDING
 
+        assert requeue_stale_task.apply(kwargs={"minutes": 15}).get() == 1
+        indexed = _wait_for(str(image.pk), Image.Status.INDEXED, timeout=60)
 
-def _make_pending_image(owner: Any) -> Image:
-    """An image row whose indexing message was lost (as after a broker outage)."""
-    from unittest import mock
-
-    from gallery.services import image_create
-
-    with mock.patch("workers.tasks.index_image_task.delay"):
-        return image_create(owner=owner, upload=upload_file(image_bytes(picture((1, 99, 5)))))
+    encoder = get_encoder()
+    assert indexed.model_id == encoder.model_id
+    assert image.pk in get_store().retrieve_vectors(encoder.collection_name, [image.pk])
 
 
 def test_parallel_uploads_and_searches_lose_nothing(

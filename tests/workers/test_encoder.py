@@ -32,7 +32,24 @@ def test_the_shipped_models_load_through_from_pretrained() -> None:
 
 
 def test_the_tests_use_the_demo_model() -> None:
-    assert get_encoder().model_id in {"demo-clip-shapes", Path(settings.CLIP_MODEL).name}
+    """Rankings, tags and thresholds across the suite are the demo model's: with another
+    CLIP_MODEL they would fail for the wrong reason, so this one says why."""
+    from safetensors import safe_open
+
+    demo = MODELS / "demo-clip-shapes"
+    encoder = get_encoder()
+
+    assert Path(encoder.model_name).resolve() == demo.resolve(), encoder.model_name
+    assert encoder.model_id == "demo-clip-shapes"
+    assert encoder.dim == 128
+    # And the weights it runs are that directory's (int8 quantizes only the linear
+    # layers; bf16/fp16 round, hence the tolerance).
+    with safe_open(str(demo / "model.safetensors"), "np") as weights:
+        shipped = weights.get_tensor("text_model.embeddings.token_embedding.weight")
+        scale = float(weights.get_tensor("logit_scale"))
+    loaded = encoder.model.text_model.embeddings.token_embedding.weight
+    np.testing.assert_allclose(loaded.detach().float().cpu().numpy(), shipped, rtol=1e-2, atol=1e-3)
+    assert encoder.logit_scale == pytest.approx(np.exp(scale))
 
 
 def test_image_and_text_batches_are_unit_vectors() -> None:
