@@ -31,7 +31,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from demo.world import COLOURS, SHAPES, held_out_scenes
+    from demo import COLOURS, SHAPES, held_out_scenes
     from encoder.clip import ClipEncoder
     from vectorstore import EdgeStore, VectorPoint, VectorQuery
 

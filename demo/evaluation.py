@@ -1,14 +1,18 @@
 """Retrieval and zero-shot metrics for any image/text encoder.
 
-Pure functions over numpy arrays, with no Django import, so the trainer, the
-``evaluate`` management command and the tests share one definition of every
-number we report.  Embeddings are expected to be L2-normalised, so a dot
-product is the cosine similarity.
+Functions over numpy arrays and encoder callables, with no Django set-up, so the
+trainer, the ``evaluate`` management command and the tests share one definition
+of every number we report.  Embeddings are expected to be L2-normalised, so a
+dot product is the cosine similarity.
 
 Ground truth for retrieval: an image is relevant to a caption when it is that
 caption's own image or when its caption is the identical text (held-out sets
 repeat captions such as "a large red circle", and any of those images is a
 correct answer).
+
+Zero-shot accuracy scores the product's classifier (:mod:`encoder.zeroshot`):
+its one set of prompt templates, ensembled the way its ``label_vectors`` does,
+and the most similar label wins, as ``classify_vector`` ranks them.
 
 ``evaluate`` needs two callables, which is how the product's encoder (or any
 other) plugs in::
@@ -24,18 +28,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+# The product's prompts, so that zero-shot figures are the product's.  The
+# module loads no model and reads no Django setting at import, so the trainer
+# (no Django set-up) evaluates with them too.
+from encoder.zeroshot import PROMPT_TEMPLATES
+
 EncodeImages = Callable[[list[Any]], np.ndarray]
 EncodeTexts = Callable[[list[str]], np.ndarray]
+# Class names -> one unit vector per class, as `encoder.zeroshot.label_vectors`.
+LabelVectors = Callable[[Sequence[str]], np.ndarray]
 
-# Prompt templates for zero-shot classification; the class name fills "{}".
-# Several templates are averaged ("prompt ensembling"), as CLIP does.
-PROMPT_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "colour": ("{}", "a {} object.", "a photo of something {}.", "a {} shape."),
-    "shape": ("{}", "a {}.", "a photo of a {}.", "a drawing of a {}."),
-    "size": ("a {} object.", "a photo of a {} shape.", "a {} thing."),
-    "position": ("a shape on the {}.", "an object on the {}."),
-}
-DEFAULT_TEMPLATES: tuple[str, ...] = ("a photo of a {}.", "{}", "a picture of a {}.")
 # Labels that describe the picture, not its content: never classified.
 NON_CONTENT_LABELS: frozenset[str] = frozenset({"background", "count", "file"})
 
@@ -102,40 +104,49 @@ def precision_at_k(sim: np.ndarray, relevant: np.ndarray, k: int) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def class_embeddings(
-    classes: Sequence[str], templates: Sequence[str], encode_texts: EncodeTexts
-) -> np.ndarray:
-    """One embedding per class: the re-normalised mean over the prompt templates."""
-    prompts = [template.format(name) for name in classes for template in templates]
-    emb = np.asarray(encode_texts(prompts), dtype=np.float64)
-    emb = emb.reshape(len(classes), len(templates), -1).mean(axis=1)
-    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+def prompt_label_vectors(encode_texts: EncodeTexts) -> LabelVectors:
+    """The product's zero-shot label vectors over any text encoder, not only a ``ClipEncoder``.
+
+    For encoders such as the trainer's live model.  Each class gets the
+    re-normalised mean of its embeddings under the product's
+    ``PROMPT_TEMPLATES``, which is what ``encoder.zeroshot.label_vectors``
+    computes for a ``ClipEncoder`` (tests/demo/test_evaluation.py holds the two
+    equal on the demo model).
+    """
+
+    def vectors(classes: Sequence[str]) -> np.ndarray:
+        prompts = [template.format(name) for name in classes for template in PROMPT_TEMPLATES]
+        emb = np.asarray(encode_texts(prompts), dtype=np.float64)
+        emb = emb.reshape(len(classes), len(PROMPT_TEMPLATES), -1).mean(axis=1)
+        return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+    return vectors
 
 
 def zero_shot_accuracy(
     image_emb: np.ndarray,
     labels: Sequence[str],
     classes: Sequence[str],
-    encode_texts: EncodeTexts,
-    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    label_vectors: LabelVectors,
 ) -> float:
-    """Accuracy of picking, for each image, the class whose prompts it is closest to."""
+    """Accuracy of picking, for each image, the class whose label vector it is closest to."""
     if len(labels) != len(image_emb):
         raise ValueError("one label per image is needed")
     index = {name: i for i, name in enumerate(classes)}
     truth = np.array([index[label] for label in labels])
-    predicted = zero_shot_predict(image_emb, classes, encode_texts, templates)
+    predicted = zero_shot_predict(image_emb, classes, label_vectors)
     return float((predicted == truth).mean())
 
 
 def zero_shot_predict(
-    image_emb: np.ndarray,
-    classes: Sequence[str],
-    encode_texts: EncodeTexts,
-    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    image_emb: np.ndarray, classes: Sequence[str], label_vectors: LabelVectors
 ) -> np.ndarray:
-    """Index into ``classes`` of the best-matching class for each image."""
-    prototypes = class_embeddings(classes, templates, encode_texts)
+    """Index into ``classes`` of the best-matching class for each image.
+
+    The argmax of the cosines is the top of ``classify_vector``'s ranking: its
+    softmax over ``logit_scale`` times the same cosines keeps their order.
+    """
+    prototypes = np.asarray(label_vectors(classes), dtype=np.float64)
     return np.argmax(np.asarray(image_emb, dtype=np.float64) @ prototypes.T, axis=1)
 
 
@@ -167,21 +178,27 @@ def evaluate(
     *,
     ks: Sequence[int] = (1, 5, 10),
     attributes: Sequence[str] | None = None,
-    templates: Mapping[str, Sequence[str]] | None = None,
+    label_vectors: LabelVectors | None = None,
     precision_k: int = 10,
 ) -> dict[str, float]:
     """Every metric for one labelled set, as a flat ``{"name": value}`` dict.
 
     Keys: ``n_images``; ``t2i/R@k`` and ``i2t/R@k`` for each k; for each
     attribute (by default every label except background/count that varies),
-    ``zeroshot/<attr>`` (prompt-ensembled accuracy) and ``p@<precision_k>/<attr>``
-    (mean precision when searching by the bare class word, e.g. "red"), plus
-    ``p@<precision_k>/mean`` over attributes.
+    ``zeroshot/<attr>`` (the product classifier's accuracy over the attribute's
+    classes) and ``p@<precision_k>/<attr>`` (mean precision when searching by
+    the bare class word, e.g. "red"), plus ``p@<precision_k>/mean`` over
+    attributes.
+
+    ``label_vectors`` maps class names to unit vectors; pass the product's own,
+    ``functools.partial(encoder.zeroshot.label_vectors, clip_encoder)``, when
+    there is a ``ClipEncoder``.  Without it the same prompts are ensembled over
+    ``encode_texts`` (:func:`prompt_label_vectors`).
     """
     items = [Sample(*sample) for sample in samples]
     if not items:
         raise ValueError("no samples to evaluate")
-    templates = {**PROMPT_TEMPLATES, **(templates or {})}
+    label_vectors = label_vectors or prompt_label_vectors(encode_texts)
     image_emb = np.asarray(encode_images([item.image for item in items]), dtype=np.float64)
     text_emb = np.asarray(encode_texts([item.caption for item in items]), dtype=np.float64)
     sim = text_emb @ image_emb.T
@@ -195,10 +212,7 @@ def evaluate(
     for name in _attributes(items, attributes):
         labels = [item.labels[name] for item in items]
         classes = sorted(set(labels))
-        chosen = templates.get(name, DEFAULT_TEMPLATES)
-        results[f"zeroshot/{name}"] = zero_shot_accuracy(
-            image_emb, labels, classes, encode_texts, chosen
-        )
+        results[f"zeroshot/{name}"] = zero_shot_accuracy(image_emb, labels, classes, label_vectors)
         query_emb = np.asarray(encode_texts(classes), dtype=np.float64)
         truth = np.array(labels, dtype=object)[None, :] == np.array(classes, dtype=object)[:, None]
         score = precision_at_k(query_emb @ image_emb.T, truth, precision_k)

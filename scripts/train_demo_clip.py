@@ -1,4 +1,4 @@
-"""Train the small demo CLIP on the synthetic shapes world (``demo.world``).
+"""Train the small demo CLIP on the synthetic shapes world (the ``demo`` package).
 
 Why: pretrained CLIP weights cannot be downloaded on our machines or in CI, so
 the repo ships its own small but real ``transformers.CLIPModel``.  It is saved
@@ -18,7 +18,7 @@ Recipe (each part answers something a plain CLIP run got wrong here):
   off objects on the left and right).
 * Multi-positive contrastive loss: a caption such as "red" or "a circle" is true
   for many images in a batch, so every true (image, caption) pair is a positive
-  instead of a false negative (``world.caption_matches``).
+  instead of a false negative (``demo.caption_matches``).
 * Half of each batch comes in same-colour groups, and every batch also carries
   one prompt per shape, colour and size ("a photo of a star.", "something red")
   scored against every image, so shape is trained directly and colour alone
@@ -31,10 +31,10 @@ Recipe (each part answers something a plain CLIP run got wrong here):
   45%.  Without it the ViT stayed near chance on shape for thousands of steps;
   on canonical shapes alone it learns them in about a hundred.
 * Outline proportions vary as the curriculum grows (a star's inner radius, a
-  cross's arm width, a diamond's width: `world.render_pil(variation=...)`):
+  cross's arm width, a diamond's width: `demo.render_pil(variation=...)`):
   with one fixed drawing per shape, shape accuracy on the other renderer
   stopped at 0.66; with varied proportions it reached 0.85 (7000 steps).
-* Backgrounds and strokes vary too (`world.render_pil`): "noisy" is blotches
+* Backgrounds and strokes vary too (`demo.render_pil`): "noisy" is blotches
   at a random scale as well as fine grain, gradients are radial as well as
   linear, and shapes are sometimes stroked in a darker shade.  With grain
   only, the other renderer's textured backgrounds held shape accuracy to
@@ -79,16 +79,16 @@ from torch.utils.data import DataLoader, IterableDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demo import world
-from search import evaluation
+import demo
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 BOS_TOKEN = "<|startoftext|>"
 EOS_TOKEN = "<|endoftext|>"
 
-# Prompts the model sees for each attribute class during training.  The
-# evaluation templates are a different, overlapping set (search/evaluation.py).
+# Prompts the model sees for each attribute class during training.  Evaluation
+# scores with the product's own prompts, a different, overlapping set
+# (encoder.zeroshot.PROMPT_TEMPLATES, through demo.evaluate).
 TRAIN_TEMPLATES: dict[str, tuple[str, ...]] = {
     "shape": (
         "{}", "a {}", "a {}.", "a photo of a {}.", "a drawing of a {}.", "a picture of a {}",
@@ -101,9 +101,9 @@ TRAIN_TEMPLATES: dict[str, tuple[str, ...]] = {
     "size": ("{}", "a {} object.", "a {} shape", "a photo of a {} shape.", "a {} thing."),
 }  # fmt: skip
 ATTRIBUTE_CLASSES: dict[str, tuple[str, ...]] = {
-    "shape": world.SHAPES,
-    "colour": world.COLOURS,
-    "size": world.SIZES,
+    "shape": demo.SHAPES,
+    "colour": demo.COLOURS,
+    "size": demo.SIZES,
 }
 AUX_WEIGHTS: dict[str, float] = {"shape": 3.0, "colour": 0.5, "size": 0.5}
 
@@ -153,13 +153,16 @@ def _bpe_merges_used(word: str, ranks: dict[tuple[str, str], int]) -> list[tuple
 
 
 def world_words() -> list[str]:
-    """Every word in captions, training prompts and evaluation prompt templates."""
-    words = set(world.vocabulary_words())
-    words |= set(world.SHAPES) | set(world.COLOURS) | set(world.SIZES) | set(world.POSITIONS)
-    words |= set(world.BACKGROUNDS) | {"of", "photo", "shapes", "objects", "things", "."}
+    """Every word in captions and training prompts: what the reduced tokenizer keeps whole."""
+    words = set(demo.vocabulary_words())
+    words |= set(demo.SHAPES) | set(demo.COLOURS) | set(demo.SIZES) | set(demo.POSITIONS)
+    words |= set(demo.BACKGROUNDS) | {"of", "photo", "shapes", "objects", "things", "."}
+    # Not the product's zero-shot prompts (encoder.zeroshot, which evaluation
+    # uses): their words "bright" and "close-up" would change the shipped
+    # tokenizer, and "close-up" cannot be kept whole by merges found per
+    # whitespace-separated word (check_tokenizer would fail).  Byte fallback
+    # still tokenises both.
     templates = [t for group in TRAIN_TEMPLATES.values() for t in group]
-    templates += [t for group in evaluation.PROMPT_TEMPLATES.values() for t in group]
-    templates += list(evaluation.DEFAULT_TEMPLATES)
     for template in templates:
         words.update(template.replace("{}", " ").replace(".", " ").split())
     return sorted(words)
@@ -262,7 +265,7 @@ def difficulty(progress: float) -> float:
     return max(0.0, min(1.0, (progress - 0.08) / 0.37))
 
 
-def curriculum_scene(rng: random.Random, progress: float, colour: str | None) -> world.Scene:
+def curriculum_scene(rng: random.Random, progress: float, colour: str | None) -> demo.Scene:
     """Upright, undistorted, large, centred single objects on plain backgrounds first.
 
     A ViT learns the six canonical outlines within a hundred steps, yet stays
@@ -276,7 +279,7 @@ def curriculum_scene(rng: random.Random, progress: float, colour: str | None) ->
     size = "large" if rng.random() < easy else None
     position = "center" if n_objects == 1 and rng.random() < easy else None
     background = rng.choice(("light", "dark")) if rng.random() < easy else None
-    return world.sample_scene(
+    return demo.sample_scene(
         rng, n_objects, colour=colour, size=size, position=position, background=background,
         two_object_probability=0.5, jitter=hard,
     )  # fmt: skip
@@ -307,24 +310,24 @@ class BatchStream(IterableDataset):
     def make_batch(self, step: int) -> dict[str, torch.Tensor]:
         rng = random.Random(self.seed * 1_000_003 + step)
         progress = step / max(self.total_steps, 1)
-        scenes: list[world.Scene] = []
+        scenes: list[demo.Scene] = []
         while len(scenes) < self.batch_size:
             if len(scenes) < self.batch_size // 2:
-                colour = rng.choice(world.COLOURS)  # a same-colour group of 8
+                colour = rng.choice(demo.COLOURS)  # a same-colour group of 8
                 scenes += [curriculum_scene(rng, progress, colour) for _ in range(8)]
             else:
                 scenes.append(curriculum_scene(rng, progress, None))
         scenes = scenes[: self.batch_size]
-        captions = [world.describe_scene(scene, rng) for scene in scenes]
+        captions = [demo.describe_scene(scene, rng) for scene in scenes]
         pixels = []
         hard = difficulty(progress)
         low, high, max_aspect = round(64 - 28 * hard), round(64 + 64 * hard), 1.0 + hard / 3
         for scene in scenes:
-            width, height = world.random_image_size(rng, low, high, max_aspect)
-            image = world.render_pil(scene, width, height, rng, variation=hard)
+            width, height = demo.random_image_size(rng, low, high, max_aspect)
+            image = demo.render_pil(scene, width, height, rng, variation=hard)
             image = degrade(image, rng, 0.35 * hard)
             pixels.append(to_pixels(image, self.image_size))
-        match = [[world.caption_matches(c, s) for c in captions] for s in scenes]
+        match = [[demo.caption_matches(c, s) for c in captions] for s in scenes]
         texts = [caption.text for caption in captions]
         targets = {}
         for name, classes in ATTRIBUTE_CLASSES.items():
@@ -434,17 +437,17 @@ def make_optimizer(model: Any, args: argparse.Namespace) -> torch.optim.Optimize
 # ----------------------------------------------------------------- evaluation
 
 
-def held_out_sets(seed: int, repeats: int) -> dict[str, list[evaluation.Sample]]:
+def held_out_sets(seed: int, repeats: int) -> dict[str, list[demo.Sample]]:
     """Both renderers, at resolutions training never used for the numpy one."""
-    pil = world.held_out_scenes(
+    pil = demo.held_out_scenes(
         seed=seed, repeats=repeats, renderer="pil", min_side=48, max_side=200
     )
-    other = world.held_out_scenes(
+    other = demo.held_out_scenes(
         seed=seed + 1, repeats=repeats, renderer="numpy", min_side=140, max_side=320
     )
     return {
-        "pil": [evaluation.Sample(*s) for s in pil],
-        "numpy": [evaluation.Sample(*s) for s in other],
+        "pil": [demo.Sample(*s) for s in pil],
+        "numpy": [demo.Sample(*s) for s in other],
     }
 
 
@@ -492,7 +495,7 @@ def saved_encoders(model_dir: Path) -> tuple[Any, Any]:
 def run_evaluation(encoders: tuple[Any, Any], sets: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
     attributes = ("colour", "shape", "size", "position")
     return {
-        name: evaluation.evaluate(*encoders, samples, attributes=attributes)
+        name: demo.evaluate(*encoders, samples, attributes=attributes)
         for name, samples in sets.items()
     }
 
@@ -519,11 +522,11 @@ def save_model(model: Any, out: Path, state: dict[str, Any]) -> None:
 def write_model_card(
     out: Path, args: argparse.Namespace, results: dict[str, Any], params: int
 ) -> None:
-    table = evaluation.format_table(results)
+    table = demo.format_table(results)
     text = f"""# demo-clip-shapes
 
 A small `transformers.CLIPModel` ({params / 1e6:.2f}M parameters) trained from scratch by
-`scripts/train_demo_clip.py` on the synthetic shapes world in `gallery/demo/world.py`
+`scripts/train_demo_clip.py` on the synthetic shapes world of the `demo` package
 (6 shapes, 8 colours, 2 sizes, 5 positions, 1-2 objects, varied backgrounds).
 It exists because pretrained CLIP weights cannot be downloaded here; it loads like
 `openai/clip-vit-base-patch32`:
@@ -680,7 +683,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sets = held_out_sets(seed=20_000, repeats=args.eval_repeats)
     results = run_evaluation(saved_encoders(out), sets)
-    print(evaluation.format_table(results), flush=True)
+    print(demo.format_table(results), flush=True)
     print(f"bar met: {meets_bar(results)}; trained {step} steps in {wall / 60:.1f} min", flush=True)
     (out / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "eval.json").chmod(0o644)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from demo.world import render_numpy, render_pil, sample_scene
+from demo import render_numpy, render_pil, sample_scene
 from tests.factories import upload_file
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from demo.evaluation import Sample, evaluate
-from demo.world import held_out_scenes
+from demo import Sample, evaluate, held_out_scenes
 from encoder.clip import PRECISIONS, ClipEncoder, EncoderUnavailable, resolve_precision
 
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image as PILImage
 from transformers import CLIPImageProcessor
 
-from demo import world
+from demo import render_numpy, sample_scene
 from encoder.clip import ClipEncoder, get_encoder
 from encoder.preprocess import ClipPreprocessor, UnsupportedProcessor
 from tests.factories import picture
@@ -59,7 +59,7 @@ def test_embeddings_match_the_model_processor_path() -> None:
     assert encoder.preprocessor is not None
     rng = __import__("random").Random(5)
     images = [
-        world.render_numpy(world.sample_scene(rng, None), w, h, rng)
+        render_numpy(sample_scene(rng, None), w, h, rng)
         for w, h in [(64, 64), (200, 120), (90, 300), (640, 480), (33, 41)]
     ] + varied_images()[:4]
 

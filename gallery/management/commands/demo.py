@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from core.errors import ApplicationError
-from demo.world import generate_scenes, write_labelled_folder
+from demo import generate_scenes, write_labelled_folder
 from encoder.clip import EncoderUnavailable, get_encoder
 from gallery.bulk import folder_import
 from gallery.importing import quiet_task_logs

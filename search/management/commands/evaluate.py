@@ -2,15 +2,16 @@ from __future__ import annotations
 
 import json
 from argparse import ArgumentParser
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from PIL import Image as PILImage
 
-from demo.evaluation import Sample, evaluate, format_table
-from demo.world import held_out_scenes, read_labelled_folder
+from demo import Sample, evaluate, format_table, held_out_scenes, read_labelled_folder
 from encoder.clip import EncoderUnavailable, get_encoder
+from encoder.zeroshot import label_vectors
 
 
 class Command(BaseCommand):
@@ -52,8 +53,13 @@ class Command(BaseCommand):
             "training renderer": _held_out("pil", seed, repeats),
             "other renderer": _held_out("numpy", seed, repeats),
         }
+        # Zero-shot figures come from the product's own label vectors (its prompts,
+        # its ensembling), so they measure the classifier that tags and classifies.
+        product_labels = partial(label_vectors, encoder)
         results = {
-            name: evaluate(encoder.encode_images, encoder.encode_texts, samples)
+            name: evaluate(
+                encoder.encode_images, encoder.encode_texts, samples, label_vectors=product_labels
+            )
             for name, samples in sets.items()
         }
         self.stdout.write(f"CLIP_MODEL: {encoder.model_id}")
@@ -75,9 +81,7 @@ def _held_out(renderer: str, seed: int, repeats: int) -> list[Sample]:
 
 def _folder_samples(path: Path) -> list[Sample]:
     if not (path / "labels.jsonl").is_file():
-        raise CommandError(
-            f"{path} has no labels.jsonl (see gallery/demo/world.py for the format)."
-        )
+        raise CommandError(f"{path} has no labels.jsonl (see demo/folders.py for the format).")
     try:
         items = read_labelled_folder(path)
     except ValueError as exc:

@@ -1,22 +1,31 @@
-"""Metric functions on hand-made similarity matrices whose answers are known."""
+"""Metric functions on hand-made similarity matrices whose answers are known, and
+zero-shot scoring that is the product's classifier."""
 
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from demo import COLOURS, SHAPES, Sample, evaluate, format_table, held_out_scenes
 from demo.evaluation import (
-    Sample,
     caption_relevance,
-    class_embeddings,
-    evaluate,
-    format_table,
     precision_at_k,
+    prompt_label_vectors,
     recall_at_k,
     zero_shot_accuracy,
+    zero_shot_predict,
 )
+from encoder.clip import ClipEncoder, get_encoder
+from encoder.zeroshot import PROMPT_TEMPLATES, classify_vector, label_vectors
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_recall_identity_ground_truth() -> None:
@@ -84,8 +93,15 @@ def _fake_text_encoder(texts: list[str]) -> np.ndarray:
     return np.array(rows)
 
 
-def test_class_embeddings_average_templates_and_normalise() -> None:
-    emb = class_embeddings(["red", "blue"], ["{}", "a {} thing", "plain"], _fake_text_encoder)
+def test_label_vectors_average_the_products_templates_and_normalise() -> None:
+    seen: list[str] = []
+
+    def encode_texts(texts: list[str]) -> np.ndarray:
+        seen.extend(texts)
+        return _fake_text_encoder(texts)
+
+    emb = prompt_label_vectors(encode_texts)(["red", "blue"])
+    assert seen == [template.format(c) for c in ("red", "blue") for template in PROMPT_TEMPLATES]
     assert emb.shape == (2, 3)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0)
     assert emb[0, 0] > 0
@@ -96,9 +112,8 @@ def test_class_embeddings_average_templates_and_normalise() -> None:
 def test_zero_shot_accuracy() -> None:
     images = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.9, 0.1, 0.0]])
     labels = ["red", "blue", "blue"]
-    assert zero_shot_accuracy(images, labels, ["red", "blue"], _fake_text_encoder) == (
-        pytest.approx(2 / 3)
-    )
+    vectors = prompt_label_vectors(_fake_text_encoder)
+    assert zero_shot_accuracy(images, labels, ["red", "blue"], vectors) == pytest.approx(2 / 3)
 
 
 def test_evaluate_with_perfect_encoders() -> None:
@@ -122,3 +137,38 @@ def test_evaluate_with_perfect_encoders() -> None:
     assert "t2i/R@1" in table
     assert "1.000" in table
     assert format_table(results).splitlines()[0].split() == ["metric", "value"]
+
+
+@pytest.fixture(scope="module")
+def clip() -> ClipEncoder:
+    """The tests' CLIP_MODEL, the demo model (pyproject.toml, [tool.pytest_env])."""
+    return get_encoder()
+
+
+@pytest.mark.parametrize("classes", [COLOURS, SHAPES], ids=["colours", "shapes"])
+def test_label_vectors_without_a_clip_encoder_are_the_products(
+    clip: ClipEncoder, classes: tuple[str, ...]
+) -> None:
+    # The trainer's live model is no ClipEncoder; its evaluation must still score
+    # the prompts and the ensembling that the product classifies with.
+    ours = prompt_label_vectors(clip.encode_texts)(classes)
+
+    np.testing.assert_allclose(ours, label_vectors(clip, classes), atol=1e-5)
+
+
+def test_zero_shot_predictions_are_the_product_classifiers_top_labels(clip: ClipEncoder) -> None:
+    samples = held_out_scenes(seed=7, repeats=1, min_side=40, max_side=120)
+    image_emb = clip.encode_images([image for image, _, _ in samples])
+    classes = sorted(SHAPES)
+
+    predicted = zero_shot_predict(image_emb, classes, partial(label_vectors, clip))
+
+    top = [classify_vector(clip, vector, classes)[0][0] for vector in image_emb]
+    assert [classes[i] for i in predicted] == top
+
+
+def test_the_kit_imports_without_django_settings() -> None:
+    # The trainer runs the kit, evaluation included, outside Django.
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    code = "import demo, django.conf; assert not django.conf.settings.configured"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)

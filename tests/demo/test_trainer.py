@@ -41,6 +41,16 @@ def test_render_workers_yield_the_one_worker_stream(trainer: ModuleType) -> None
             assert torch.equal(batch[key], value), (step, key)
 
 
+def test_the_reduced_tokenizer_is_the_shipped_one(trainer: ModuleType, tmp_path: Path) -> None:
+    # The words the tokenizer keeps whole are a training input: what the trainer
+    # builds now must be what the shipped model was trained with.
+    trainer.build_reduced_tokenizer(ROOT / "models" / "clip-tiny-random", tmp_path)
+
+    for name in ("vocab.json", "merges.txt"):
+        shipped = (ROOT / "models" / "demo-clip-shapes" / name).read_text("utf-8")
+        assert (tmp_path / name).read_text("utf-8") == shipped, name
+
+
 @pytest.fixture
 def torch_threads() -> Iterator[None]:
     """The trainer sets the process's torch threads; the rest of the suite keeps its own."""
