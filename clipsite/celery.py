@@ -6,9 +6,16 @@ import os
 
 from celery import Celery, signals
 
+from core.logcontext import bind_task_context, clear_task_context
+from encoder import get_encoder
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clipsite.settings")
 
 app = Celery("clipsite")
+# The app every thread's `celery.current_app` names (Celery makes an app current in
+# the thread that creates it only): gunicorn's request threads queue tasks, and the
+# layers below `workers` queue them by name through it.
+app.set_default()
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
@@ -30,20 +37,14 @@ def _load_encoder_at_startup(**kwargs: object) -> None:
 
     Without this a worker would start, take tasks, and fail each one.
     """
-    from encoder.clip import get_encoder
-
     get_encoder()
 
 
 @signals.task_prerun.connect
 def _bind_log_context(task: object, args: object, kwargs: object, **extra: object) -> None:
-    from core.logcontext import bind_task_context
-
     bind_task_context(task, args, kwargs)
 
 
 @signals.task_postrun.connect
 def _clear_log_context(**extra: object) -> None:
-    from core.logcontext import clear_task_context
-
     clear_task_context()

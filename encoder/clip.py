@@ -32,6 +32,8 @@ from django.conf import settings
 from PIL import Image as PILImage
 
 from core.errors import ServiceUnavailable
+from core.metrics import ENCODER_BATCH, MODEL_LOAD_SECONDS
+from encoder.preprocess import ClipPreprocessor, UnsupportedProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +82,10 @@ class ClipEncoder:
         in_model_thread(lambda: self._load(model_name, device, precision, batch_size))
 
     def _load(self, model_name: str, device: str | None, precision: str, batch_size: int) -> None:
+        # torch and transformers load with the model, never at import: a web
+        # process that only serves pages pays for neither.
         import torch
         from transformers import AutoModel, AutoProcessor
-
-        from encoder.preprocess import ClipPreprocessor, UnsupportedProcessor
 
         self.model_name = model_name
         try:
@@ -178,7 +180,7 @@ class ClipEncoder:
 
     def encode_pixels(self, pixel_values: np.ndarray) -> np.ndarray:
         """Encode preprocessed pixel values (see `pixel_values`) to unit vectors."""
-        import torch
+        import torch  # loaded with the model (see _load)
 
         if not len(pixel_values):
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
@@ -205,9 +207,7 @@ class ClipEncoder:
         return self._run("get_text_features", {k: v for k, v in inputs.items() if k in wanted})
 
     def _run(self, method: str, inputs: dict[str, Any]) -> np.ndarray:
-        import torch
-
-        from core.metrics import ENCODER_BATCH
+        import torch  # loaded with the model (see _load)
 
         first = next(iter(inputs.values()))
         ENCODER_BATCH.labels("image" if method == "get_image_features" else "text").observe(
@@ -272,7 +272,7 @@ os.register_at_fork(after_in_child=_forget_model_thread)
 
 def _apply_precision(model: Any, precision: str) -> Any:
     """Convert both towers in place; return the dtype the image input must have."""
-    import torch
+    import torch  # loaded with the model (see ClipEncoder._load)
 
     towers = ["vision_model", "visual_projection", "text_model", "text_projection"]
     present = [name for name in towers if getattr(model, name, None) is not None]
@@ -288,7 +288,7 @@ def _apply_precision(model: Any, precision: str) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", UserWarning)
-            from torch.ao.quantization import quantize_dynamic
+            from torch.ao.quantization import quantize_dynamic  # deprecated: import warns
 
             for name in present:
                 module = getattr(model, name)
@@ -309,7 +309,7 @@ def configure_threads(threads: int) -> int:
     with --concurrency C gets N // C each.  Oversubscribing costs more than it
     gains: two threads run slower than one when another process holds a core.
     """
-    import torch
+    import torch  # loaded with the model (see ClipEncoder._load)
 
     if threads <= 0:
         processes = max(1, settings.CELERY_WORKER_CONCURRENCY)
@@ -334,8 +334,6 @@ def get_encoder(model_name: str | None = None) -> ClipEncoder:
         with _encoder_lock:
             encoder = _encoders.get(name)
             if encoder is None:
-                from core.metrics import MODEL_LOAD_SECONDS
-
                 logger.info("Loading CLIP model %s", name)
                 started = time.perf_counter()
                 configure_threads(settings.CLIP_THREADS)

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import pillow_heif
 from django.apps import AppConfig
+from django.conf import settings
+from django.db.models.signals import pre_delete
+from PIL import Image
 
 
 class GalleryConfig(AppConfig):
@@ -8,16 +12,12 @@ class GalleryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        import pillow_heif
-        from django.conf import settings
-        from PIL import Image
-
-        pillow_heif.register_heif_opener()
-
+        # Imported here because they need the app registry (models) ready.
         from django.contrib.auth import get_user_model
-        from django.db.models.signals import pre_delete
 
         from gallery.signals import delete_user_images
+
+        pillow_heif.register_heif_opener()
 
         pre_delete.connect(
             delete_user_images, sender=get_user_model(), dispatch_uid="delete_user_images"

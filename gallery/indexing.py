@@ -217,9 +217,10 @@ def _vectors_for(
     """`encoder`'s vectors of `images`: those its collection holds, the rest encoded now."""
     held = store.retrieve_vectors(encoder.collection_name, [image.pk for image in images])
     missing = [n for n, image in enumerate(images) if image.pk not in held]
-    fresh = encoder.encode_images([pictures[n] for n in missing]) if missing else []
-    by_position = dict(zip(missing, fresh, strict=True))
-    return np.stack([by_position.get(n, held.get(image.pk)) for n, image in enumerate(images)])
+    if missing:
+        fresh = encoder.encode_images([pictures[n] for n in missing])
+        held.update((images[n].pk, vector) for n, vector in zip(missing, fresh, strict=True))
+    return np.stack([held[image.pk] for image in images])
 
 
 @dataclass

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.metrics import IMAGES_INDEXED, INDEX_FAILURES
+
 
 class ImageQuerySet(models.QuerySet["Image"]):
     def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ImageQuerySet:
@@ -131,16 +133,12 @@ class Image(models.Model):
         self.error = ""
         self.indexed_at = timezone.now()
         self.save(update_fields=["status", "model_id", "error", "indexed_at"])
-        from core.metrics import IMAGES_INDEXED
-
         IMAGES_INDEXED.inc()
 
     def mark_failed(self, *, error: str) -> None:
         self.status = Image.Status.FAILED
         self.error = error[:2000]
         self.save(update_fields=["status", "error"])
-        from core.metrics import INDEX_FAILURES
-
         INDEX_FAILURES.inc()
 
     def mark_pending(self) -> None:

@@ -10,6 +10,7 @@ from django.core.files.storage import default_storage
 
 from gallery.indexes import search_encoder
 from gallery.models import Image
+from gallery.services import image_reindex
 from vectorstore import get_store
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,6 @@ def reconcile(*, fix: bool = True, check_files: bool = True) -> ReconcileReport:
       guess is worse than a stray file.
     Idempotent.
     """
-    from gallery.services import image_reindex
-
     report = ReconcileReport()
     store = get_store()
     collection = search_encoder().collection_name

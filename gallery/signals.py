@@ -7,6 +7,8 @@ from typing import Any
 from django.db import transaction
 
 from gallery.models import Image
+from gallery.services import delete_stored_files
+from vectorstore import get_store
 
 
 def delete_user_images(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -15,9 +17,6 @@ def delete_user_images(sender: Any, instance: Any, **kwargs: Any) -> None:
 
     If the vector store cannot be reached this raises, and the user is not deleted.
     """
-    from gallery.services import delete_stored_files
-    from vectorstore import get_store
-
     images = list(Image.objects.filter(owner_id=instance.pk).values_list("pk", "file", "thumbnail"))
     if not images:
         return

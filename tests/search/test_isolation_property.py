@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gallery.models import Image
+from encoder import reset_encoder
+from gallery.models import Image, VectorIndex
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
+from tests.support.models import second_model
+from vectorstore import Filter, HasId, Match, get_store
 
 pytestmark = pytest.mark.django_db
 
@@ -117,6 +124,80 @@ def test_no_query_returns_another_users_private_image(
         if owner == viewer_index or visibility == "public"
     }
     assert allowed <= seen
+
+
+# Each image: (owner, visibility at upload, visibility set during the switch, look, when
+# it is uploaded: before the switch or while the new model's index is building).
+switch_plans = st.lists(
+    st.tuples(
+        st.integers(0, 2),
+        st.sampled_from(["private", "public"]),
+        st.sampled_from(["private", "public"]),
+        st.integers(0, 17),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=5,
+    unique_by=lambda p: p[3],
+)
+
+
+@pytest.fixture(scope="module")
+def second_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return second_model(tmp_path_factory.mktemp("second-clip"))
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(plan=switch_plans, viewer_index=st.integers(0, 2))
+def test_no_query_returns_another_users_private_image_after_a_model_switch(
+    upload: Any, plan: Any, viewer_index: int, second_clip: Path
+) -> None:
+    users = [make_user(f"s{i}-{uuid.uuid4().hex[:8]}") for i in range(3)]
+    clients = [api_client(u) for u in users]
+    first_model = django_settings.CLIP_MODEL
+    ids = []
+    try:
+        for during_switch in (False, True):
+            if during_switch:
+                django_settings.CLIP_MODEL = str(second_clip)
+            for owner, visibility, later, look, late in plan:
+                if late != during_switch:
+                    continue
+                data = image_bytes(picture(PALETTE[look % 6], shape=SHAPES[look // 6]))
+                response = upload(clients[owner], data, visibility=visibility)
+                assert response.status_code == 201, response.json()
+                ids.append((response.json()["id"], owner, later))
+        # Owners change their minds while the new index is building...
+        for image_id, owner, later in ids:
+            clients[owner].patch(f"/api/images/{image_id}/", {"visibility": later}, format="json")
+        # ...then search switches to it.
+        call_command("reindex", stdout=io.StringIO(), stderr=io.StringIO())
+        assert VectorIndex.objects.get(state="active").model_name == str(second_clip)
+
+        viewer = users[viewer_index]
+        seen = _seen(clients[viewer_index], [image_id for image_id, _, _ in ids])
+
+        assert not seen & _forbidden_for(viewer)
+        # Search hydrates through the rows, so a stale payload would not show above:
+        # check that every collection holding an image agrees with its row.
+        store = get_store()
+        for image in Image.objects.filter(pk__in=[i for i, _, _ in ids]):
+            for collection in store.collections():
+                held = store.count(collection, Filter(must=(HasId((image.pk,)),)))
+                agree = Filter(must=(HasId((image.pk,)), Match("visibility", image.visibility)))
+                assert store.count(collection, agree) == held, (collection, image.visibility)
+        allowed = {
+            str(image.pk)
+            for image in Image.objects.filter(pk__in=[i for i, _, _ in ids])
+            if image.owner_id == viewer.pk or image.visibility == "public"
+        }
+        assert allowed <= seen
+    finally:
+        django_settings.CLIP_MODEL = first_model
+        reset_encoder()
+        VectorIndex.objects.all().delete()
 
 
 def test_other_users_cannot_change_or_delete(upload: Any) -> None:

@@ -4,7 +4,6 @@ tags, facets, duplicates, batches, the query cache and model changes."""
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -16,6 +15,7 @@ from encoder.clip import get_encoder, reset_encoder
 from gallery.models import Image, VectorIndex
 from search import querycache
 from tests.factories import image_bytes, picture, upload_file
+from tests.support.models import second_model
 
 pytestmark = pytest.mark.django_db
 
@@ -355,45 +355,6 @@ def test_identical_text_queries_reuse_the_cached_embedding(alice_api: Any, uploa
     assert first["results"] == again["results"] == from_shared["results"]
 
 
-def _second_model(tmp_path: Path) -> Path:
-    """A different tiny CLIP (another dimension), saved like any downloaded checkpoint."""
-    import torch
-    from transformers import CLIPConfig, CLIPModel
-
-    torch.manual_seed(1)
-    config = CLIPConfig(
-        text_config={
-            "vocab_size": 49408,
-            "hidden_size": 24,
-            "intermediate_size": 48,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "max_position_embeddings": 77,
-        },
-        vision_config={
-            "image_size": 32,
-            "patch_size": 8,
-            "hidden_size": 24,
-            "intermediate_size": 48,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-        },
-        projection_dim=24,
-    )
-    target = tmp_path / "clip-second"
-    CLIPModel(config).save_pretrained(target)
-    tiny = Path(__file__).resolve().parents[2] / "models" / "clip-tiny-random"
-    for name in (
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "vocab.json",
-        "merges.txt",
-        "preprocessor_config.json",
-    ):
-        shutil.copy(tiny / name, target / name)
-    return target
-
-
 @pytest.mark.django_db(transaction=True)
 def test_model_change_keeps_search_on_the_old_index_until_reindex_completes(
     alice_api: Any, settings: Any, tmp_path: Path
@@ -405,7 +366,7 @@ def test_model_change_keeps_search_on_the_old_index_until_reindex_completes(
 
     first = post(image_bytes(picture((200, 0, 0))))
     old = get_encoder()
-    settings.CLIP_MODEL = str(_second_model(tmp_path))
+    settings.CLIP_MODEL = str(second_model(tmp_path))
     try:
         # Before reindexing, search still reads the old model's collection...
         assert _ids(_search(alice_api, image_id=first, limit=5)) == [first]
