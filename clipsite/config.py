@@ -105,6 +105,8 @@ def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
 
 def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
     """Pick the Qdrant adapter: a server, qdrant-client's local mode, or the embedded engine."""
+    # Here, not at the top: the settings module imports this one, and the
+    # vectorstore package would load both Qdrant clients before settings exist.
     from vectorstore.tuning import IndexTuning
 
     tuning = IndexTuning.from_env(env)
