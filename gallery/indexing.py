@@ -181,7 +181,9 @@ def images_store_encoded(
             ],
         )
     with transaction.atomic():
-        current = Image.objects.select_for_update().in_bulk([image.pk for image in images])
+        # In id order, so two workers holding overlapping batches cannot deadlock.
+        locked = Image.objects.select_for_update().filter(pk__in=[i.pk for i in images])
+        current = {row.pk: row for row in locked.order_by("pk")}
         for image in images:
             with image_log_context(image, (request_ids or {}).get(str(image.id))):
                 row = current.get(image.pk)
