@@ -8,7 +8,7 @@ Both towers run at a chosen precision (`CLIP_PRECISION`): int8 takes a
 single text query on ViT-B/32's text tower from about 16 ms to under 5 ms on
 a CPU, and images from about 21 to 95 per second (bench/results/encode.json).
 Accepted modes keep cosine >= 0.99 against fp32 and lose at most one point of
-Recall@5 on the demo model's evaluation (tests/workers/test_precision.py):
+Recall@5 on the demo model's evaluation (tests/encoder/test_precision.py):
 
     cpu:  fp32, bf16, int8 (dynamic quantization of the linear layers; default)
     cuda: fp32, bf16, fp16 (default)

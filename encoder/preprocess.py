@@ -4,7 +4,7 @@
 a PIL image to resize it, then crops, rescales and normalises it in float64
 steps, one image at a time: on a full-size photo that costs more than the
 model.  This does the same arithmetic with one PIL resize per image and one
-fused multiply-add over the stacked batch.  `tests/workers/test_preprocess.py`
+fused multiply-add over the stacked batch.  `tests/encoder/test_preprocess.py`
 holds it to the processor: pixel values within 1e-5, embeddings at cosine
 ≥ 0.999.
 
