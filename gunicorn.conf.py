@@ -6,6 +6,11 @@ import gc
 import logging
 from typing import Any
 
+# gunicorn's control socket is one path per user (~/.gunicorn/gunicorn.ctl): a
+# second server under the same user takes it over, and stopping either removes
+# it. Nothing here uses the control interface, so no server opens one.
+control_socket_disable = True
+
 
 def post_worker_init(worker: Any) -> None:
     """Load the model and run both towers once before the first request arrives.

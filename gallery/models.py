@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.metrics import IMAGES_INDEXED, INDEX_FAILURES
+
+logger = logging.getLogger(__name__)
 
 
 class ImageQuerySet(models.QuerySet["Image"]):
@@ -136,9 +139,11 @@ class Image(models.Model):
         IMAGES_INDEXED.inc()
 
     def mark_failed(self, *, error: str) -> None:
+        """Failed to index, with why: shown to the owner, logged, counted; reindex retries."""
         self.status = Image.Status.FAILED
         self.error = error[:2000]
         self.save(update_fields=["status", "error"])
+        logger.warning("Indexing image %s failed: %s", self.pk, self.error)
         INDEX_FAILURES.inc()
 
     def mark_pending(self) -> None:

@@ -59,7 +59,9 @@ def test_task_for_a_deleted_row_exits_quietly() -> None:
     assert result.successful()
 
 
-def test_undecodable_stored_file_marks_failed_without_retrying(alice_api: Any, upload: Any) -> None:
+def test_undecodable_stored_file_marks_failed_without_retrying(
+    alice_api: Any, upload: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     image_id = upload(alice_api, image_bytes(picture())).json()["id"]
     image = Image.objects.get(pk=image_id)
     with default_storage.open(image.file.name, "wb") as handle:
@@ -70,6 +72,12 @@ def test_undecodable_stored_file_marks_failed_without_retrying(alice_api: Any, u
     image.refresh_from_db()
     assert image.status == Image.Status.FAILED
     assert "cannot be read" in image.error
+    # The server log says which image failed and why.
+    failures = [
+        r for r in caplog.records if r.levelname == "WARNING" and image_id in r.getMessage()
+    ]
+    assert failures, "no log line names the failed image"
+    assert "cannot be read" in failures[0].getMessage()
 
 
 def test_task_is_idempotent(alice_api: Any, upload: Any) -> None:
