@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from encoder import get_encoder, reset_encoder
@@ -168,5 +168,32 @@ def test_reindex_command_waits_for_the_workers_then_switches(
         assert set(Image.objects.values_list("model_id", flat=True)) == {new.model_id}
         assert get_store().count(new.collection_name) == 2
     finally:
+        settings.CLIP_MODEL = old.model_name
+        reset_encoder()
+
+
+def test_reindex_without_workers_stops_waiting_and_says_how_to_resume(
+    settings: Any, tmp_path: Path
+) -> None:
+    from clipsite.celery import app
+
+    app.control.purge()
+    with in_process_worker():
+        client = api_client(make_user("stalled"))
+        client.post(
+            "/api/images/", {"file": upload_file(image_bytes(picture()))}, format="multipart"
+        )
+        _wait(lambda: Image.objects.filter(status="indexed").count() == 1, "the upload")
+    old = get_encoder()
+    settings.CLIP_MODEL = str(second_model(tmp_path))
+    try:
+        # No worker consumes the queue now: the command must not wait forever.
+        with pytest.raises(CommandError, match=r"No progress .* Run reindex again to resume"):
+            call_command(
+                "reindex", "--stall-minutes", "0.05", stdout=io.StringIO(), stderr=io.StringIO()
+            )
+        assert VectorIndex.objects.get(state="active").collection == old.collection_name
+    finally:
+        app.control.purge()
         settings.CLIP_MODEL = old.model_name
         reset_encoder()
