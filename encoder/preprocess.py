@@ -6,7 +6,8 @@ steps, one image at a time: on a full-size photo that costs more than the
 model.  This does the same arithmetic with one PIL resize per image and one
 fused multiply-add over the stacked batch.  `tests/encoder/test_preprocess.py`
 holds it to the processor: pixel values within 1e-5, embeddings at cosine
-≥ 0.999.
+≥ 0.999.  A picture decoded smaller than its file (`gallery.decoding`) is
+resized by its original's geometry (`mark_reduced`), as if it were the original.
 
 Pure PIL and numpy (no Django), so the benchmarks can run it anywhere.
 """
@@ -22,6 +23,36 @@ from PIL import Image as PILImage
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+# The `info` key of an image decoded smaller than its file (`gallery.decoding`).
+_SOURCE_KEY = "clipsearch.source"
+
+
+def mark_reduced(
+    image: PILImage.Image, *, source_size: tuple[int, int], extent: tuple[float, float]
+) -> None:
+    """Record on `image` that it shows all of a `source_size` picture, to `extent`.
+
+    `extent` is (right, bottom): where the original's edges lie in `image`'s
+    pixels.  `copy()`, `convert()` and `transpose()` keep the record.
+
+    A reduced size is rounded up (3736 px reduced by 3 is 1246, not 1245.33),
+    so its aspect ratio is not quite the original's, and CLIP's short-side
+    resize would round to another width: at 240 against 241 px the edges of
+    every shape move by up to a pixel (a centred cosine down to 0.989 on B/32).
+    With the original's size and the fractional extent, `resized` lands each
+    output pixel where the processor's resize of the original puts it.
+    """
+    image.info[_SOURCE_KEY] = (source_size, extent)
+
+
+def source_geometry(image: PILImage.Image) -> tuple[tuple[int, int], tuple[float, float] | None]:
+    """The size of the picture `image` shows, and its extent in `image` (None: all of it)."""
+    marked = image.info.get(_SOURCE_KEY)
+    if marked is None:
+        return image.size, None
+    (width, height), (right, bottom) = marked
+    return (int(width), int(height)), (float(right), float(bottom))
 
 
 class UnsupportedProcessor(Exception):
@@ -109,11 +140,17 @@ class ClipPreprocessor:
         return self.resize_target(width, height)
 
     def resized(self, image: PILImage.Image) -> np.ndarray:
-        """One image resized and cropped: an (h, w, 3) uint8 array."""
+        """One image resized and cropped: an (h, w, 3) uint8 array.
+
+        A reduced decode (`mark_reduced`) is resized as its original would be.
+        """
         if image.mode != "RGB":
             image = image.convert("RGB")
-        target = self.resize_target(*image.size)
-        if image.size != target:
+        size, extent = source_geometry(image)
+        target = self.resize_target(*size)
+        if extent is not None:
+            image = image.resize(target, resample=self.resample, box=(0.0, 0.0, *extent))
+        elif image.size != target:
             image = image.resize(target, resample=self.resample)
         pixels = np.asarray(image)
         if self.crop is not None:

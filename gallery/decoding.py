@@ -1,4 +1,4 @@
-"""Decode a photo no larger than the model and the thumbnail need.
+"""Decode any accepted image to upright 8-bit sRGB, no larger than the model and the thumbnail need.
 
 A 12-megapixel JPEG costs about 120 ms to decode in full and about 40 ms when
 libjpeg scales it by 1/2, 1/4 or 1/8 while decoding (Pillow's draft mode),
@@ -6,21 +6,58 @@ and CLIP looks at 224 pixels.  Other formats have no such mode; a box
 `reduce` then brings them near the size needed before the exact resize, so
 the slow bicubic resize never runs on 12 million pixels.
 
-Pure PIL (no Django), so the benchmarks can run it anywhere.
+What comes out is what the reference pipeline would see (the file fully
+decoded, EXIF-upright, converted to sRGB by its ICC profile, composited onto
+white, 8 bits a channel, then `CLIPProcessor`), only smaller:
+`tests/gallery/test_decode_parity.py` holds every accepted format and mode to
+cosine >= 0.999 against it, from the file's bytes.
+
+- `1`, `P`, `I;16`: `reduce()` refuses these modes; they become `L` or `RGB` first.
+- Transparency (an alpha band, a palette's tRNS, a transparent colour): composited
+  onto white at full size, before any reduction (`reduce()` averages RGBA
+  premultiplied, so a reduced transparent pixel would come out black).
+- 16-bit greyscale: scaled to 8 bits (Pillow's own conversion clips at 255, so
+  a 16-bit scan would be all white).  Pillow already reads 48- and 64-bit PNGs
+  as 8-bit `RGB`/`RGBA` by their high bytes.
+- CMYK and an embedded ICC profile: converted to sRGB with littlecms
+  (`PIL.ImageCms`).  A CMYK file without a profile gets Pillow's plain
+  conversion; a profile that does not fit the pixels is ignored.
+
+A reduced picture carries its original's geometry
+(`encoder.preprocess.mark_reduced`), so the model's resize of it lands each
+pixel where the resize of the original would.
+
+PIL, littlecms and numpy, no settings, so the benchmarks can run it anywhere.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
+import threading
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 from PIL import Image as PILImage
+from PIL import ImageCms
+
+from encoder.preprocess import mark_reduced
 
 # A box `reduce` keeps this factor over the size needed, so the final bicubic
-# resize still filters real pixels (as Pillow's thumbnail() does).  libjpeg's
-# scaled decode filters properly itself and needs no headroom.
+# resize still filters real pixels (as Pillow's `resize(reducing_gap=...)`
+# does).  With the original's geometry kept (`mark_reduced`), 2 holds every
+# kind at cosine >= 0.9997 to the full decode for the demo model and B/32
+# shapes; 4 gains under 0.0002 and doubles the decode time of palette and
+# greyscale PNGs (bench/README.md, "Decoding headroom").
 REDUCE_HEADROOM = 2
+# libjpeg's scaled decode (1/2, 1/4, 1/8) is a good filter, but not the
+# processor's bicubic: a scale that lands just above the size needed (a
+# 640x480 photo at 1/2 for B/32's 224 px) cost a cosine of 0.996.  At 1.5x
+# the worst kind keeps 0.9997, and a 12 MP photo still decodes at 1/8 for
+# B/32.  draft() never decodes below the size requested.
+DRAFT_HEADROOM = 1.5
 
 _TRANSPOSE = {
     2: PILImage.Transpose.FLIP_LEFT_RIGHT,
@@ -32,6 +69,9 @@ _TRANSPOSE = {
     8: PILImage.Transpose.ROTATE_90,
 }
 
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_WHITE = 255
+
 
 def needed_size(width: int, height: int, *, short_side: int, long_side: int = 0) -> tuple[int, int]:
     """Smallest (width, height) at this aspect ratio with both needs met (no upscaling)."""
@@ -42,37 +82,94 @@ def needed_size(width: int, height: int, *, short_side: int, long_side: int = 0)
 
 
 def open_reduced(
-    source: str | Path | IO[bytes], *, short_side: int, long_side: int = 0
+    source: str | Path | IO[bytes],
+    *,
+    short_side: int,
+    long_side: int = 0,
+    reduce_headroom: float = REDUCE_HEADROOM,
+    draft_headroom: float = DRAFT_HEADROOM,
 ) -> PILImage.Image:
     """Open and decode near the needed size (see `decode_reduced`)."""
-    return decode_reduced(PILImage.open(source), short_side=short_side, long_side=long_side)
+    return decode_reduced(
+        PILImage.open(source),
+        short_side=short_side,
+        long_side=long_side,
+        reduce_headroom=reduce_headroom,
+        draft_headroom=draft_headroom,
+    )
 
 
 def decode_reduced(
-    picture: PILImage.Image, *, short_side: int, long_side: int = 0
+    picture: PILImage.Image,
+    *,
+    short_side: int,
+    long_side: int = 0,
+    reduce_headroom: float = REDUCE_HEADROOM,
+    draft_headroom: float = DRAFT_HEADROOM,
 ) -> PILImage.Image:
-    """Decode an opened image near the needed size, apply EXIF orientation, return RGB.
+    """Decode an opened image near the needed size: upright, 8-bit sRGB, `RGB` mode.
 
     `short_side` is what the model needs on the shorter edge (its resize
-    target), `long_side` what the thumbnail needs on the longer edge.
+    target), `long_side` what the thumbnail needs on the longer edge.  The
+    headrooms are the factors kept over that size (the defaults are the
+    product's; the decoding benchmark compares others).  Raises what Pillow
+    raises for damaged bytes (`OSError`, `ValueError`, `SyntaxError`,
+    `EOFError`), never for a colour profile: one that cannot be applied is
+    ignored.  An animated GIF or WebP gives its first frame.
     """
     # Read before decoding: reduce() makes a new image, and sizes below are pre-rotation.
-    transpose = _TRANSPOSE.get(picture.getexif().get(0x0112, 1))
+    orientation = picture.getexif().get(0x0112, 1)
+    profile = picture.info.get("icc_profile") or None
     width, height = picture.size
     target = needed_size(width, height, short_side=short_side, long_side=long_side)
-    if picture.format == "JPEG":
+    # The whole picture's right and bottom edges in the decoded pixels: libjpeg
+    # and reduce() round their sizes up, so these are fractional.
+    extent = (float(width), float(height))
+    if picture.format in ("JPEG", "MPO"):  # MPO: a camera's JPEG with a second view
         # draft() keeps the decoded size >= the requested one in both directions.
-        picture.draft("RGB", target)
+        drafted = picture.draft(
+            "RGB",
+            (
+                min(width, math.ceil(target[0] * draft_headroom)),
+                min(height, math.ceil(target[1] * draft_headroom)),
+            ),
+        )
+        if drafted is not None:
+            extent = drafted[1][2], drafted[1][3]
     picture.load()
-    factor = min(
-        picture.size[0] // (target[0] * REDUCE_HEADROOM),
-        picture.size[1] // (target[1] * REDUCE_HEADROOM),
+    colour, alpha = _split_alpha(_eight_bit(picture))
+    if alpha is not None:
+        # The reference converts to sRGB, then composites onto sRGB white, at
+        # full size; so does this, for the few images with both.
+        colour = _onto_white(_to_srgb(colour, profile), alpha)
+        profile = None
+    factor = int(
+        min(
+            colour.size[0] / (target[0] * reduce_headroom),
+            colour.size[1] / (target[1] * reduce_headroom),
+        )
     )
     if factor >= 2:
-        picture = picture.reduce(factor)
+        colour = colour.reduce(factor)
+        extent = extent[0] / factor, extent[1] / factor
+    # An opaque image is converted after the reduction: littlecms costs about
+    # 20 ns a pixel, 0.23 s on 12 MP.  Averaging before the (non-linear)
+    # transform instead of after moves a pixel by half a level on average,
+    # tens of levels only along sharp colour edges; the vectors stay at
+    # cosine >= 0.9998 to the reference's (tests/gallery/test_decode_parity.py).
+    colour = _to_srgb(colour, profile)
+    transpose = _TRANSPOSE.get(orientation)
     if transpose is not None:
-        picture = picture.transpose(transpose)
-    return picture if picture.mode == "RGB" else picture.convert("RGB")
+        colour = colour.transpose(transpose)
+    if orientation in (5, 6, 7, 8):
+        width, height, extent = height, width, (extent[1], extent[0])
+    colour = colour if colour.mode == "RGB" else colour.convert("RGB")
+    # The pixels are upright sRGB now: the file's profile, transparency and
+    # orientation no longer describe them, and must not reach a saved thumbnail.
+    colour.info = {}
+    if colour.size != (width, height):
+        mark_reduced(colour, source_size=(width, height), extent=extent)
+    return colour
 
 
 def oriented_size(picture: PILImage.Image) -> tuple[int, int]:
@@ -81,3 +178,91 @@ def oriented_size(picture: PILImage.Image) -> tuple[int, int]:
     if picture.getexif().get(0x0112, 1) in (5, 6, 7, 8):
         return height, width
     return width, height
+
+
+def _eight_bit(picture: PILImage.Image) -> PILImage.Image:
+    """16-bit greyscale scaled to `L` (or `LA` with its transparent value); others as they are.
+
+    Pillow's own `I;16` to `L` conversion clips every value above 255.  This
+    rounds v * 255 / 65535, as a 16-bit-aware viewer does.
+    """
+    if picture.mode not in _SIXTEEN_BIT:
+        return picture
+    values = np.asarray(picture)
+    wide = np.clip(values, 0, 65535).astype(np.uint32)
+    grey = PILImage.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
+    transparent = picture.info.get("transparency")
+    if isinstance(transparent, int):
+        alpha = PILImage.fromarray(np.where(wide == transparent, 0, 255).astype(np.uint8), "L")
+        return PILImage.merge("LA", (grey, alpha))
+    return grey
+
+
+def _split_alpha(picture: PILImage.Image) -> tuple[PILImage.Image, PILImage.Image | None]:
+    """The colour in a mode `reduce()` takes (`L`, `RGB`, `CMYK`), and the alpha if any is used."""
+    mode = picture.mode
+    if picture.has_transparency_data and mode not in ("RGBA", "LA"):
+        # A palette's tRNS alpha, a transparent index or colour, PA, premultiplied
+        # modes: Pillow's conversion turns each into a plain alpha band.
+        picture = picture.convert("LA" if mode in ("1", "L", "La") else "RGBA")
+    if picture.mode in ("RGBA", "LA"):
+        alpha = picture.getchannel("A")
+        colour = picture.convert(picture.mode[:-1])  # Drops the band, keeps the colour as stored.
+        return colour, (None if alpha.getextrema() == (_WHITE, _WHITE) else alpha)
+    if picture.mode in ("L", "RGB", "CMYK"):
+        return picture, None
+    return picture.convert("L" if picture.mode == "1" else "RGB"), None
+
+
+def _onto_white(colour: PILImage.Image, alpha: PILImage.Image) -> PILImage.Image:
+    """`colour` over an opaque white background, weighted by `alpha` (the reference's composite)."""
+    background = PILImage.new(colour.mode, colour.size, (_WHITE,) * len(colour.getbands()))
+    background.paste(colour, mask=alpha)
+    return background
+
+
+def _to_srgb(colour: PILImage.Image, profile: bytes | None) -> PILImage.Image:
+    """`colour` converted to sRGB by its embedded profile; CMYK always ends as RGB."""
+    transform = _transform(profile, colour.mode) if profile else None
+    if transform is not None:
+        return transform.apply(colour)
+    return colour.convert("RGB") if colour.mode == "CMYK" else colour
+
+
+def _transform(profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The profile-to-sRGB transform for `mode` pixels, or None when the profile cannot apply.
+
+    Cached by the profile's digest: a photo library embeds a handful of
+    profiles (a camera's, Display P3), building a transform costs
+    milliseconds, and a printer's profile can run to megabytes, too much to
+    keep many copies of as cache keys.  littlecms 2 keeps a transform's
+    per-call state on the stack, so decode threads share one safely.
+    """
+    key = (hashlib.blake2b(profile, digest_size=16).digest(), mode)
+    with _transforms_lock:
+        if key in _transforms:
+            return _transforms[key]
+    try:
+        transform: ImageCms.ImageCmsTransform | None = ImageCms.buildTransform(
+            ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+            _SRGB,
+            mode,
+            "RGB",
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        # A damaged profile, or one for another colour space than the pixels
+        # (an RGB profile on a greyscale PNG): the file's mistake, not a reason
+        # to refuse the image.
+        transform = None
+    with _transforms_lock:
+        if len(_transforms) >= _TRANSFORMS_KEPT:
+            _transforms.clear()
+        _transforms[key] = transform
+    return transform
+
+
+_SRGB = ImageCms.createProfile("sRGB")
+_TRANSFORMS_KEPT = 32
+_transforms: dict[tuple[bytes, str], ImageCms.ImageCmsTransform | None] = {}
+_transforms_lock = threading.Lock()

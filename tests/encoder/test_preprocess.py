@@ -9,7 +9,12 @@ from transformers import CLIPImageProcessor
 
 from demo import render_numpy, sample_scene
 from encoder.clip import ClipEncoder, get_encoder
-from encoder.preprocess import ClipPreprocessor, UnsupportedProcessor
+from encoder.preprocess import (
+    ClipPreprocessor,
+    UnsupportedProcessor,
+    mark_reduced,
+    source_geometry,
+)
 from tests.factories import picture
 
 # float32 against transformers' float64 steps: rounding only.
@@ -73,6 +78,44 @@ def test_embeddings_match_the_model_processor_path() -> None:
     theirs = encoder.encode_pixels(reference)
 
     assert (ours * theirs).sum(axis=1).min() >= 0.999
+
+
+def striped(size: tuple[int, int]) -> PILImage.Image:
+    """Dark bars with sharp edges: where a resize puts an edge shows at once."""
+    pixels = np.full((size[1], size[0], 3), 240, dtype=np.uint8)
+    for left in range(40, size[0] - 120, 300):
+        pixels[200:-200, left : left + 120] = (20, 20, 20)
+    return PILImage.fromarray(pixels)
+
+
+@pytest.mark.parametrize(
+    "processor",
+    [
+        CLIPImageProcessor(),
+        CLIPImageProcessor(size={"height": 80, "width": 80}, do_center_crop=False),
+    ],
+    ids=["b32", "squash-80"],
+)
+def test_a_reduced_decode_is_resized_as_its_original_would_be(
+    processor: CLIPImageProcessor,
+) -> None:
+    """3736 px reduced by 3 is 1246 px wide, not 1245.33: the extent, not the size, is the image."""
+    ours = ClipPreprocessor.from_processor(processor)
+    full = striped((3736, 3474))
+    reduced = full.reduce(3)
+    plain = reduced.copy()
+    mark_reduced(reduced, source_size=full.size, extent=(3736 / 3, 3474 / 3))
+
+    expected = ours.resized(full).astype(int)
+    difference = np.abs(ours.resized(reduced).astype(int) - expected)
+
+    assert source_geometry(reduced) == ((3736, 3474), (3736 / 3, 1158.0))
+    assert source_geometry(plain) == ((1246, 1158), None)
+    assert difference.max() <= 3
+    # Resized from its own rounded size, the bars' edges move: by a pixel where
+    # the short-side resize rounds to 241 px instead of 240 (B/32), by a tenth
+    # of one where the size is fixed (80x80).
+    assert np.abs(ours.resized(plain).astype(int) - expected).max() > 3
 
 
 def test_unsupported_processor_options_are_refused_not_guessed() -> None:
