@@ -232,12 +232,18 @@ VECTOR_STORE = config.vector_store_config(env, DATA_DIR)
 # so a decompression bomb never reaches memory.
 UPLOAD_MAX_BYTES = env_int(env, "UPLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 UPLOAD_MAX_PIXELS = env_int(env, "UPLOAD_MAX_PIXELS", 100_000_000, minimum=1)
+# Names as Pillow gives them (an MPO, a camera's Multi-Picture JPEG, counts
+# as JPEG); AVIF is Pillow's own plugin, HEIF pillow-heif's.
 UPLOAD_ALLOWED_FORMATS = env_list(
-    env, "UPLOAD_ALLOWED_FORMATS", ["JPEG", "PNG", "WEBP", "GIF", "HEIF"]
+    env, "UPLOAD_ALLOWED_FORMATS", ["JPEG", "PNG", "WEBP", "GIF", "HEIF", "AVIF", "TIFF"]
 )
 UPLOAD_MAX_SIDE = env_int(env, "UPLOAD_MAX_SIDE", 30_000, minimum=1)
 UPLOAD_MAX_ASPECT = env_int(env, "UPLOAD_MAX_ASPECT", 50, minimum=1)
+# EXIF, XMP, comments and text chunks together; the ICC profile apart.
 UPLOAD_MAX_METADATA_BYTES = env_int(env, "UPLOAD_MAX_METADATA_BYTES", 256 * 1024, minimum=1)
+# A colour profile is how the pixels are to be read, not a note about them: a
+# camera's or a printer's profile with lookup tables runs to megabytes.
+UPLOAD_MAX_ICC_BYTES = env_int(env, "UPLOAD_MAX_ICC_BYTES", 8 * 1024 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 THUMBNAIL_SIZE = env_int(env, "THUMBNAIL_SIZE", 384, minimum=32)
 

@@ -13,11 +13,13 @@ from pathlib import Path
 IMAGE_SUFFIXES = {
     ".jpg",
     ".jpeg",
+    ".mpo",
     ".png",
     ".webp",
     ".gif",
     ".heic",
     ".heif",
+    ".avif",
     ".bmp",
     ".tif",
     ".tiff",

@@ -319,8 +319,8 @@ def load_picture(name: str, *, short_side: int | None = None) -> PILImage.Image:
     with handle:
         try:
             return open_reduced(handle, short_side=short_side or settings.DECODE_SHORT_SIDE)
-        except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
-            raise UnreadableImage(str(exc)) from exc
+        except Exception as exc:  # Pillow's plugins raise all kinds: the file is bad
+            raise UnreadableImage(f"{type(exc).__name__}: {exc}") from exc
 
 
 def stale_pending_images(*, older_than: timedelta) -> list[str]:

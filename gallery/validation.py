@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import math
+import struct
 import warnings
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,16 +19,32 @@ from django.conf import settings
 from django.core.files import File
 from django.utils import timezone
 from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
+from PIL import TiffImagePlugin, UnidentifiedImageError
 
 from core.errors import ApplicationError
+from gallery.containers import image_end, png_chunks
 from gallery.decoding import decode_reduced, oriented_size
+
+logger = logging.getLogger(__name__)
 
 EXIF_IFD = 0x8769
 EXIF_DATETIME_ORIGINAL = 0x9003
 EXIF_DATETIME = 0x0132
 
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "HEIF": "heic"}
+EXTENSIONS = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "WEBP": "webp",
+    "GIF": "gif",
+    "HEIF": "heic",
+    "AVIF": "avif",
+    "TIFF": "tiff",
+}
+# Formats Pillow tells apart that we accept as another.  Cameras and phones
+# write JPEGs with a Multi-Picture extension (a stereo pair, a preview, an
+# Ultra HDR gain map); its first frame is the photo, and every viewer shows
+# the file as the JPEG it is.
+FORMAT_ALIASES = {"MPO": "JPEG"}
 
 # Active content that makes an image file a polyglot when it follows the
 # image's own end (or hides in its text chunks): a browser or another parser
@@ -29,6 +52,32 @@ EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "HEIF":
 ACTIVE_SIGNATURES = (b"<script", b"<html", b"<?php", b"<svg", b"<!doctype", b"%pdf-")
 ARCHIVE_SIGNATURE = b"pk\x03\x04"
 TEXT_INFO_KEYS = ("comment", "Comment", "Description", "XML:com.adobe.xmp", "parameters")
+
+# What a refusal calls each kind of metadata, by its key in Pillow's `info`.
+# A PNG's other text chunks are "text", anything else "other".  The ICC
+# profile is not here: it has its own limit (`_refuse_oversized_metadata`).
+METADATA_KINDS = {
+    "exif": "EXIF",
+    "Raw profile type exif": "EXIF",
+    "xmp": "XMP",
+    "XML:com.adobe.xmp": "XMP",
+    "comment": "comments",
+    "Comment": "comments",
+    "Description": "comments",
+}
+ICC_PROFILE_KEY = "icc_profile"
+# TIFF tags whose bytes are not metadata: XMP and the ICC profile are counted
+# from `info`; JPEG tables and Photoshop's layers (ImageSourceData) are pixel
+# data in effect.
+TIFF_UNCOUNTED_TAGS = frozenset({347, 700, 34675, 37724})
+
+# Exceptions Pillow raises for damaged bytes in the ordinary way (the AVIF and
+# WebP codecs say RuntimeError); any other one is still the file's fault at
+# the decode boundary, but is logged with its traceback in case it is a bug.
+ORDINARY_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, RuntimeError, struct.error)
+
+# Pillow's ValueErrors for a PNG whose text or profile chunks pass its caps.
+_PNG_TEXT_LIMITS = ("MAX_TEXT_CHUNK", "memory used in text chunks")
 
 
 class InvalidImage(ApplicationError):
@@ -73,30 +122,20 @@ def inspect_image(data: bytes) -> InspectedImage:
 
     The format comes from the content, never from a file name or content type.
     The pixel count is checked from the header before decoding, so a
-    decompression bomb is refused without allocating its pixels.  Every byte
-    is decoded (a truncated or damaged file is refused), but a JPEG only at the
-    scale the thumbnail and the model need (`gallery.decoding`): `image` is
-    that reduced picture, and `width`/`height` are the original's.
+    decompression bomb is refused without allocating its pixels.  The pixel
+    data is decoded whole (a truncated or damaged file is refused, and a PNG's
+    chunks must all be intact), though a JPEG only at the scale the thumbnail
+    and the model need (`gallery.decoding`): `image` is that reduced picture,
+    and `width`/`height` are the original's.  Whatever Pillow raises on the
+    bytes is an `InvalidImage`, never a 500.  An animated or multi-page file
+    is judged and indexed by its first frame, as it is shown.
     """
     if not data:
         raise InvalidImage("empty_file", "The file is empty.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            probe = PILImage.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise InvalidImage("not_an_image", "The file is not an image we can read.") from None
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        raise _too_many_pixels() from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidImage("corrupt_image", f"The image is damaged: {exc}") from None
+    with _decoding():
+        probe = PILImage.open(io.BytesIO(data))
 
-    allowed = [f.upper() for f in settings.UPLOAD_ALLOWED_FORMATS]
-    if probe.format not in allowed:
-        raise InvalidImage(
-            "unsupported_format",
-            f"{probe.format or 'This'} images are not accepted. Allowed: {', '.join(allowed)}.",
-        )
+    image_format = _accepted_format(probe.format)
     width, height = probe.size
     if width < 1 or height < 1:
         raise InvalidImage("corrupt_image", "The image has no pixels.")
@@ -112,21 +151,19 @@ def inspect_image(data: bytes) -> InspectedImage:
         )
     _refuse_oversized_metadata(probe)
     _refuse_polyglot(data, probe)
+    if image_format == "PNG":
+        _refuse_broken_png(data)
 
-    image_format = probe.format
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            taken_at = _taken_at(probe)
-            width, height = oriented_size(probe)
-            mode = probe.mode
-            rgb = decode_reduced(  # GIF: the first frame only.
-                probe, short_side=settings.DECODE_SHORT_SIDE, long_side=settings.THUMBNAIL_SIZE
-            )
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        raise _too_many_pixels() from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidImage("corrupt_image", f"The image is truncated or damaged: {exc}") from None
+    with _decoding():
+        width, height = oriented_size(probe)
+        mode = probe.mode
+        rgb = decode_reduced(  # GIF, WebP, TIFF, MPO: the first frame only.
+            probe, short_side=settings.DECODE_SHORT_SIDE, long_side=settings.THUMBNAIL_SIZE
+        )
+    # Only after the decode: a PNG's getexif() decodes its pixels, and
+    # `_taken_at` forgives any error, so read first it would forgive a broken
+    # image too (which Pillow then "loads" from its half-filled buffer).
+    taken_at = _taken_at(probe)
 
     return InspectedImage(
         data=data,
@@ -138,6 +175,64 @@ def inspect_image(data: bytes) -> InspectedImage:
         taken_at=taken_at,
         image=rgb,
     )
+
+
+@contextmanager
+def _decoding() -> Iterator[None]:
+    """The decode boundary: whatever Pillow raises on the user's bytes is an `InvalidImage`.
+
+    Pillow's plugins raise far more than `OSError`: `NotImplementedError` (a
+    DDS pixel format, a TIFF feature), `TypeError`, `IndexError`, `KeyError`,
+    `struct.error`, `EOFError`.  Each is about the file, so none may be a 500.
+    Only code that reads the bytes runs inside; our own errors pass through.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            yield
+    except ApplicationError:
+        raise
+    except UnidentifiedImageError:
+        raise InvalidImage("not_an_image", "The file is not an image we can read.") from None
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+        raise _too_many_pixels() from None
+    except NotImplementedError as exc:
+        raise InvalidImage(
+            "unsupported_format", f"The image uses a feature we cannot decode: {_said(exc)}"
+        ) from None
+    except MemoryError:
+        raise InvalidImage(
+            "image_too_large", "The image needs more memory to decode than we allow."
+        ) from None
+    except Exception as exc:
+        if isinstance(exc, ValueError) and any(s in str(exc) for s in _PNG_TEXT_LIMITS):
+            # Pillow's own cap on a PNG's decompressed text and profile chunks.
+            raise InvalidImage(
+                "metadata_too_large", f"The image carries too much metadata: {_said(exc)}"
+            ) from None
+        if not isinstance(exc, ORDINARY_DECODE_ERRORS):
+            logger.info("Decoding an upload raised %s", type(exc).__name__, exc_info=True)
+        raise InvalidImage(
+            "corrupt_image", f"The image is damaged or truncated: {_said(exc)}"
+        ) from None
+
+
+def _said(exc: BaseException) -> str:
+    """An exception's message, short enough to show (it may quote the file's bytes)."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "\u2026"
+
+
+def _accepted_format(name: str | None) -> str:
+    """The format we record for a file Pillow calls `name`, or `unsupported_format`."""
+    allowed = [f.upper() for f in settings.UPLOAD_ALLOWED_FORMATS]
+    image_format = FORMAT_ALIASES.get(name or "", name or "")
+    if image_format not in allowed:
+        raise InvalidImage(
+            "unsupported_format",
+            f"{name or 'This'} images are not accepted. Allowed: {', '.join(allowed)}.",
+        )
+    return image_format
 
 
 def _taken_at(image: PILImage.Image) -> datetime | None:
@@ -160,18 +255,61 @@ def _taken_at(image: PILImage.Image) -> datetime | None:
 
 
 def _refuse_oversized_metadata(image: PILImage.Image) -> None:
-    size = sum(len(v) for v in image.info.values() if isinstance(v, bytes | str))
-    if size > settings.UPLOAD_MAX_METADATA_BYTES:
+    """Refuse bulky metadata, naming which kind; the ICC profile has its own, larger limit.
+
+    A colour profile is how the pixels are to be read, not a note about them:
+    a camera's or a printer's profile with lookup tables runs to megabytes, and
+    the decoder applies it.
+    """
+    icc = image.info.get(ICC_PROFILE_KEY)
+    icc_size = len(icc) if isinstance(icc, bytes | str) else 0
+    if icc_size > settings.UPLOAD_MAX_ICC_BYTES:
         raise InvalidImage(
             "metadata_too_large",
-            f"The image carries {size // 1024} KB of metadata (EXIF, XMP, comments); "
-            f"the limit is {settings.UPLOAD_MAX_METADATA_BYTES // 1024} KB.",
+            f"The image's colour profile (ICC) is {_kb(icc_size)}; "
+            f"the limit is {_kb(settings.UPLOAD_MAX_ICC_BYTES)}.",
+            detail={"kinds": {"ICC profile": icc_size}, "limit": settings.UPLOAD_MAX_ICC_BYTES},
         )
+    with _decoding():  # A TIFF's tag values are parsed from the bytes when read.
+        sizes = _metadata_sizes(image)
+    total = sum(sizes.values())
+    if total > settings.UPLOAD_MAX_METADATA_BYTES:
+        # Kinds of a few bytes (a TIFF's compression name, a GIF's version) are noise here.
+        kinds = ", ".join(
+            f"{kind} {_kb(size)}" for kind, size in sizes.most_common() if size >= 1024
+        )
+        raise InvalidImage(
+            "metadata_too_large",
+            f"The image carries {_kb(total)} of metadata ({kinds}); "
+            f"the limit is {_kb(settings.UPLOAD_MAX_METADATA_BYTES)}.",
+            detail={"kinds": dict(sizes), "limit": settings.UPLOAD_MAX_METADATA_BYTES},
+        )
+
+
+def _metadata_sizes(image: PILImage.Image) -> Counter[str]:
+    """Bytes of metadata by kind (EXIF, XMP, comments, text, TIFF tags, other); no ICC."""
+    sizes: Counter[str] = Counter()
+    for key, value in image.info.items():
+        if key == ICC_PROFILE_KEY or not isinstance(value, bytes | str):
+            continue
+        kind = METADATA_KINDS.get(key) if isinstance(key, str) else None
+        sizes[kind or ("text" if isinstance(value, str) else "other")] += len(value)
+    if isinstance(image, TiffImagePlugin.TiffImageFile):
+        # A TIFF keeps its descriptions, EXIF and vendor blobs as tags of the
+        # image's own directory, not in `info`.
+        for tag, value in image.tag_v2.items():
+            if tag not in TIFF_UNCOUNTED_TAGS and isinstance(value, bytes | str):
+                sizes["TIFF tags"] += len(value)
+    return sizes
+
+
+def _kb(size: int) -> str:
+    return f"{math.ceil(size / 1024):,} KB"
 
 
 def _refuse_polyglot(data: bytes, image: PILImage.Image) -> None:
     """Refuse files that are also something else: active content after the image or in its text."""
-    end = _image_end(data, image.format or "")
+    end = image_end(data, image)
     tail = data[end:].lower()
     # A 4-byte archive signature is searched only after a known end, where
     # nothing else should be.
@@ -188,43 +326,27 @@ def _refuse_polyglot(data: bytes, image: PILImage.Image) -> None:
         )
 
 
-def _image_end(data: bytes, image_format: str) -> int:
-    """Where the image's own bytes end, found by walking its structure.
+def _refuse_broken_png(data: bytes) -> None:
+    """Every chunk up to IEND must be whole and match its CRC.
 
-    Unknown for GIF and HEIF: then the whole file is searched, which the
-    signatures (5 bytes or more) make safe for binary data.
+    Pillow checks the CRCs of the chunks before the pixels only, and forgives
+    a damaged IDAT or a file cut in or before its IEND as long as the pixels
+    inflate; libpng and browsers do not, and such a file is damaged anyway.
     """
-    if image_format == "PNG":
-        return _png_end(data)
-    if image_format == "JPEG":
-        return _jpeg_end(data)
-    if image_format == "WEBP" and len(data) >= 8:
-        return min(len(data), 8 + int.from_bytes(data[4:8], "little"))
-    return 0
-
-
-def _png_end(data: bytes) -> int:
-    position = 8  # after the signature: chunks of length, type, data, CRC
-    while position + 8 <= len(data):
-        length = int.from_bytes(data[position : position + 4], "big")
-        kind = data[position + 4 : position + 8]
-        position += 12 + length
+    view = memoryview(data)
+    for kind, start, end in png_chunks(data):
+        if zlib.crc32(view[start + 4 : end - 4]) != int.from_bytes(view[end - 4 : end], "big"):
+            raise InvalidImage(
+                "corrupt_image",
+                f"The image is damaged: {_chunk_name(kind)} fails its checksum.",
+            )
         if kind == b"IEND":
-            return min(position, len(data))
-    return 0
+            return
+    raise InvalidImage("corrupt_image", "The image is truncated: the PNG has no IEND chunk.")
 
 
-def _jpeg_end(data: bytes) -> int:
-    position = 2  # after SOI: marker segments up to the first scan (SOS)
-    while position + 4 <= len(data) and data[position] == 0xFF:
-        marker = data[position + 1]
-        if marker == 0xDA:
-            # Entropy-coded data stuffs every 0xFF, so the first FF D9 after
-            # the scan header is the end of image.
-            end = data.find(b"\xff\xd9", position)
-            return end + 2 if end >= 0 else len(data)
-        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-    return 0
+def _chunk_name(kind: bytes) -> str:
+    return f"its {kind.decode()} chunk" if kind.isascii() and kind.isalpha() else "a chunk"
 
 
 def make_thumbnail(image: PILImage.Image, size: int) -> bytes:

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from PIL import Image as PILImage
-from PIL import ImageDraw
+from PIL import ImageCms, ImageDraw
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -61,3 +61,39 @@ def upload_file(data: bytes, name: str = "photo.png") -> io.BytesIO:
     handle = io.BytesIO(data)
     handle.name = name
     return handle
+
+
+def srgb_profile(size: int = 0) -> bytes:
+    """littlecms's sRGB profile, padded to `size` bytes by a private tag.
+
+    A real profile that colour management still reads (the padding is a
+    `data` tag no one looks up), standing in for the megabyte-sized camera and
+    printer profiles with lookup tables that photos carry.
+    """
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    count = int.from_bytes(profile[128:132], "big")
+    table_end = 132 + 12 * count
+    # Every tag moves down by the new table entry's 12 bytes.
+    entries = b"".join(
+        profile[at : at + 4]
+        + (int.from_bytes(profile[at + 4 : at + 8], "big") + 12).to_bytes(4, "big")
+        + profile[at + 8 : at + 12]
+        for at in range(132, table_end, 12)
+    )
+    body = profile[table_end:] + bytes(-len(profile) % 4)
+    blob_at = table_end + 12 + len(body)
+    # A `data` tag: its type, 4 reserved bytes, a flag (1: binary), then the bytes.
+    blob = b"data" + bytes(4) + (1).to_bytes(4, "big") + bytes(max(0, size - blob_at - 12))
+    out = bytearray(
+        profile[:128]
+        + (count + 1).to_bytes(4, "big")
+        + entries
+        + b"zpad"
+        + blob_at.to_bytes(4, "big")
+        + len(blob).to_bytes(4, "big")
+        + body
+        + blob
+    )
+    out[0:4] = len(out).to_bytes(4, "big")  # The header's size field.
+    out[84:100] = bytes(16)  # Profile ID: zero says "not computed".
+    return bytes(out)
