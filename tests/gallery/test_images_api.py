@@ -51,6 +51,24 @@ def test_upload_jpeg_applies_exif_orientation_and_reads_taken_at(
     assert body["taken_at"].startswith("2021-07-04T12:30:00")
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_every_format_gets_an_upright_thumbnail_and_indexes(
+    alice_api: Any, upload: Any, fmt: str
+) -> None:
+    exif = PILImage.Exif()
+    exif[0x0112] = 8  # stored landscape, shown rotated 90 degrees counter-clockwise
+    data = image_bytes(picture(size=(300, 120)), fmt, exif=exif.tobytes())
+
+    image_id = upload(alice_api, data, f"rotated.{fmt.lower()}").json()["id"]
+
+    body = alice_api.get(f"/api/images/{image_id}/").json()
+    assert body["status"] == "indexed"
+    assert (body["width"], body["height"]) == (120, 300)
+    thumbnail = alice_api.get(f"/api/images/{body['id']}/thumbnail/")
+    width, height = PILImage.open(io.BytesIO(b"".join(thumbnail.streaming_content))).size
+    assert width < height  # portrait, as shown, not as stored
+
+
 @pytest.mark.parametrize(
     ("data", "code"),
     [
