@@ -1,4 +1,5 @@
-"""A real Celery worker inside the test process (so it shares the embedded vector store)."""
+"""A real Celery worker inside the test process (so it shares the embedded vector store), and
+what tests read to hold one mid-batch."""
 
 from __future__ import annotations
 
@@ -18,3 +19,18 @@ def in_process_worker() -> Iterator[None]:
     index_image_task._tref = None
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         yield
+
+
+def backends_waiting_on_a_lock() -> int:
+    """PostgreSQL backends of the test database waiting for a lock (a worker held mid-batch)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # Inside a transaction PostgreSQL keeps showing its first snapshot of
+        # the statistics: ask for a fresh one each time.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return int(cursor.fetchone()[0])

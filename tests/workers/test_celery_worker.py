@@ -8,7 +8,6 @@ CELERY_BROKER_URL and REDIS_URL set. The worker runs in this process
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,15 +19,6 @@ from tests.factories import api_client, image_bytes, make_user, picture, upload_
 from tests.support.worker import in_process_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def celery_worker_in_process() -> Iterator[None]:
-    from clipsite.celery import app
-
-    app.control.purge()
-    with in_process_worker():
-        yield
 
 
 def _wait_for(image_id: str, status: str, timeout: float = 120) -> Image:

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from encoder.clip import get_encoder
 from gallery.models import Image
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
-from tests.support.worker import in_process_worker
+from tests.support.worker import backends_waiting_on_a_lock, in_process_worker
 from vectorstore import EdgeStore, reset_store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -106,15 +106,6 @@ def _media_settings_for_workers(settings_fixture: Any, tmp_path: Path) -> None:
     }
 
 
-def _backends_waiting_on_a_lock() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return int(cursor.fetchone()[0])
-
-
 def test_a_worker_killed_mid_run_loses_no_task(settings: Any, tmp_path: Path) -> None:
     from clipsite.celery import app
 
@@ -131,7 +122,7 @@ def test_a_worker_killed_mid_run_loses_no_task(settings: Any, tmp_path: Path) ->
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and not (
-                _statuses(ids).get("indexed", 0) >= 2 and _backends_waiting_on_a_lock()
+                _statuses(ids).get("indexed", 0) >= 2 and backends_waiting_on_a_lock()
             ):
                 time.sleep(0.2)
             os.killpg(first.pid, signal.SIGKILL)  # no warm shutdown: a task dies in flight

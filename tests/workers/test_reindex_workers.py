@@ -8,7 +8,7 @@ import io
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,21 +22,12 @@ from gallery.models import Image, VectorIndex
 from gallery.services import image_delete, image_set_visibility
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
 from tests.support.models import second_model
-from tests.support.worker import in_process_worker
+from tests.support.worker import backends_waiting_on_a_lock, in_process_worker
 from vectorstore import Filter, HasId, Match, get_store
 
 T = TypeVar("T")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def worker() -> Iterator[None]:
-    from clipsite.celery import app
-
-    app.control.purge()
-    with in_process_worker():
-        yield
 
 
 def _wait(condition: Any, what: str, timeout: float = 120) -> None:
@@ -65,17 +56,6 @@ def _in_thread(work: Callable[[], T]) -> T:
     return results[0]
 
 
-def _backends_waiting_on_a_lock() -> int:
-    with connection.cursor() as cursor:
-        # Inside a transaction PostgreSQL keeps showing its first snapshot of the stats.
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return int(cursor.fetchone()[0])
-
-
 def _agrees_with_rows(image_ids: list[str]) -> None:
     """In every collection, each image is there with its row's visibility, or gone with it."""
     store = get_store()
@@ -96,7 +76,7 @@ def _agrees_with_rows(image_ids: list[str]) -> None:
 
 
 def test_reindex_on_workers_follows_changes_made_mid_batch(
-    worker: None, settings: Any, tmp_path: Path
+    celery_worker_in_process: None, settings: Any, tmp_path: Path
 ) -> None:
     owner, other = make_user("owner"), make_user("other")
     client = api_client(owner)
@@ -120,7 +100,7 @@ def test_reindex_on_workers_follows_changes_made_mid_batch(
             rows = list(Image.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
             plan = _in_thread(images_reindex)
             assert plan.queued == 3
-            _wait(_backends_waiting_on_a_lock, "the worker to block mid-batch")
+            _wait(backends_waiting_on_a_lock, "the worker to block mid-batch")
             by_id = {str(row.pk): row for row in rows}
             image_set_visibility(image=by_id[hidden], visibility="private")
             image_delete(image=by_id[deleted])
@@ -148,7 +128,7 @@ def test_reindex_on_workers_follows_changes_made_mid_batch(
 
 
 def test_reindex_command_waits_for_the_workers_then_switches(
-    worker: None, settings: Any, tmp_path: Path
+    celery_worker_in_process: None, settings: Any, tmp_path: Path
 ) -> None:
     client = api_client(make_user("waiting"))
     for colour in ((10, 200, 10), (200, 200, 10)):
