@@ -15,8 +15,8 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import REGISTRY
 
-from clipsite.celery import app
 from core.metrics import GPU_MEMORY_BYTES, QUEUE_DEPTH
+from gallery.status import broker_queue_depth
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -43,8 +43,7 @@ def _allowed(request: HttpRequest) -> bool:
 def _refresh_gauges() -> None:
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         try:
-            with app.connection_for_read() as conn:
-                QUEUE_DEPTH.set(conn.default_channel.client.llen("celery"))  # type: ignore[attr-defined]
+            QUEUE_DEPTH.set(broker_queue_depth())
         except Exception:  # noqa: BLE001  (a scrape must not fail because the broker is down)
             QUEUE_DEPTH.set(float("nan"))
     # Only a process that loaded the model has torch imported, or GPU memory to report.

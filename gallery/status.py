@@ -82,14 +82,16 @@ def _add_queue(report: SystemStatus) -> None:
         report.queue_note = "in process (no broker: tasks run in the web process)"
         return
     try:
-        report.queue_depth = _broker_queue_depth()
+        report.queue_depth = broker_queue_depth()
     except Exception as exc:
         logger.warning("Cannot read the task queue's depth", exc_info=True)
         report.queue_note = "unavailable"
         report.problems.append(f"The task broker did not answer: {type(exc).__name__}: {exc}")
 
 
-def _broker_queue_depth() -> int:
+def broker_queue_depth() -> int:
+    """Tasks waiting in the broker's default queue; raises when the broker does not answer
+    within about two seconds."""
     with current_app.connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         channel: Any = conn.default_channel  # kombu's stubs omit queue_declare

@@ -109,6 +109,27 @@ def test_readyz_sees_postgres_redis_cache_and_broker(db: Any) -> None:
     assert checks["broker"]["status"] == "ok"
 
 
+def test_metrics_and_the_status_page_count_the_queued_tasks(db: Any) -> None:
+    from django.test import Client
+
+    from clipsite.celery import app
+
+    app.control.purge()
+    client = api_client(make_user("queued"))
+    for colour in ((1, 2, 3), (4, 5, 6), (7, 8, 9)):
+        data = image_bytes(picture(colour))
+        client.post("/api/images/", {"file": upload_file(data)}, format="multipart")
+    try:
+        metrics = Client().get("/metrics").content.decode()
+        assert "clipsearch_queue_depth 3.0" in metrics
+        staff = Client()
+        staff.force_login(make_user("ops", is_staff=True))
+        page = staff.get("/staff/status/").content.decode()
+        assert '<p class="stat__big" data-queue>3</p>' in page
+    finally:
+        app.control.purge()
+
+
 def test_queued_but_lost_tasks_are_requeued_by_the_sweep() -> None:
     """An upload whose message is lost from the broker (flushed, or a Redis restart
     without persistence) stays pending until the sweep queues it again."""
