@@ -218,8 +218,16 @@ if not Path(CLIP_MODEL).is_absolute() and (BASE_DIR / CLIP_MODEL / "config.json"
 CLIP_DEVICE = env.get("CLIP_DEVICE") or None  # None: CUDA when available, else CPU.
 # Images per forward; 0: 16 on a CPU, 128 on CUDA (encoder.clip.default_batch_size).
 CLIP_BATCH_SIZE = env_int(env, "CLIP_BATCH_SIZE", 0, minimum=0)
-# Image tower precision: auto (int8 on a CPU, fp16 on CUDA), fp32, bf16, int8, fp16.
+# Precision of both towers: fp32, bf16, int8 (CPU), fp16 (CUDA), or auto: the
+# fastest that keeps fp32's vectors, measured on this host at the first load
+# and remembered in CLIP_CALIBRATION_FILE (encoder.precision).
 CLIP_PRECISION = env_choice(env, "CLIP_PRECISION", "auto", config.CLIP_PRECISIONS)
+CLIP_CALIBRATION_FILE = Path(env.get("CLIP_CALIBRATION_FILE") or DATA_DIR / "precision.json")
+# Concurrent queries share a forward (encoder.batching): at most this many
+# rows (1: each alone), waiting at most CLIP_QUERY_BATCH_WAIT_MS for company
+# when others are already queued (bench.api measured both).
+CLIP_QUERY_BATCH = env_int(env, "CLIP_QUERY_BATCH", 32, minimum=1)
+CLIP_QUERY_BATCH_WAIT_MS = env_float(env, "CLIP_QUERY_BATCH_WAIT_MS", 1.0, minimum=0.0)
 # Torch threads per process; 0: the cores divided by CELERY_WORKER_CONCURRENCY.
 CLIP_THREADS = env_int(env, "CLIP_THREADS", 0, minimum=0)
 # Photos are decoded at the smallest JPEG scale with at least this many pixels

@@ -4,14 +4,15 @@ Loads any CLIP-family checkpoint (CLIP, SigLIP/SigLIP2, AltCLIP, ChineseCLIP)
 through `AutoModel`/`AutoProcessor`, from a Hugging Face id or a local
 directory, lazily and once per process (`get_encoder`).
 
-Both towers run at a chosen precision (`CLIP_PRECISION`): int8 takes a
-single text query on ViT-B/32's text tower from about 16 ms to under 5 ms on
-a CPU, and images from about 21 to 95 per second (bench/results/encode.json).
-Accepted modes keep cosine >= 0.99 against fp32 and lose at most one point of
-Recall@5 on the demo model's evaluation (tests/encoder/test_precision.py):
+Both towers run at one precision (`CLIP_PRECISION`). `auto` measures the
+candidates on this host at the first load and keeps the fastest that gives
+fp32's vectors, independent of the batch (`encoder.precision`); on an AMX
+CPU that is bf16, 3x fp32 for ViT-B/32's image tower. Explicit modes:
 
-    cpu:  fp32, bf16, int8 (dynamic quantization of the linear layers; default)
-    cuda: fp32, bf16, fp16 (default)
+    cpu:  fp32, bf16, int8 (dynamic quantization of the linear layers)
+    cuda: fp32, bf16, fp16
+
+Concurrent callers share forwards on the one model thread (`encoder.batching`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,9 @@ import os
 import re
 import threading
 import time
-import warnings
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -33,6 +32,10 @@ from PIL import Image as PILImage
 
 from core.errors import ServiceUnavailable
 from core.metrics import ENCODER_BATCH, MODEL_LOAD_SECONDS
+from encoder import precision as calibration
+from encoder.batching import SharedForward
+from encoder.forward import IMAGE, TEXT, apply_precision, features
+from encoder.modelthread import in_model_thread
 from encoder.preprocess import ClipPreprocessor, UnsupportedProcessor
 
 logger = logging.getLogger(__name__)
@@ -43,14 +46,24 @@ class EncoderUnavailable(ServiceUnavailable):
         super().__init__("encoder_unavailable", message)
 
 
-PRECISIONS = {"cpu": ("int8", "bf16", "fp32"), "cuda": ("fp16", "bf16", "fp32")}
+PRECISIONS = {"cpu": ("fp32", "bf16", "int8"), "cuda": ("fp32", "bf16", "fp16")}
+# Texts and images `auto` calibrates on: photo-like colour fields at the
+# encoder's batch size, and captions of several lengths (padding included).
+CALIBRATION_TEXTS = (
+    "a dog running on the beach",
+    "red car",
+    "two people hiking in the mountains at sunset under a cloudy sky",
+    "snow",
+    "a plate of pasta with basil on a wooden table",
+    "a receipt",
+    "children playing football in a park on a sunny afternoon",
+    "a cat",
+)
 
 
 def resolve_precision(precision: str, device: str) -> str:
-    """`auto` is the fastest accepted mode for the device: int8 on CPU, fp16 on CUDA."""
+    """An explicit precision, checked against what the device can run (`auto` calibrates)."""
     allowed = PRECISIONS["cuda" if device.startswith("cuda") else "cpu"]
-    if precision == "auto":
-        return allowed[0]
     if precision not in allowed:
         raise EncoderUnavailable(
             f"CLIP_PRECISION={precision!r} is not available on {device}; "
@@ -78,10 +91,33 @@ class ClipEncoder:
         device: str | None = None,
         precision: str = "fp32",
         batch_size: int = 0,
+        calibration_file: Path | None = None,
+        query_batch: int = 1,
+        query_wait_seconds: float = 0.0,
     ) -> None:
-        in_model_thread(lambda: self._load(model_name, device, precision, batch_size))
+        self.calibration: calibration.Choice | None = None
+        in_model_thread(
+            lambda: self._load(model_name, device, precision, batch_size, calibration_file)
+        )
+        # int8 scales activations over the batch: there, each request runs alone.
+        shared = 1 if self.precision == "int8" else query_batch
+        self._texts: SharedForward[list[str]] = SharedForward(
+            self._encode_text_parts, max_rows=shared, wait_seconds=query_wait_seconds
+        )
+        self._images: SharedForward[np.ndarray] = SharedForward(
+            self._encode_pixel_parts,
+            max_rows=min(shared, self.batch_size) if shared > 1 else 1,
+            wait_seconds=query_wait_seconds,
+        )
 
-    def _load(self, model_name: str, device: str | None, precision: str, batch_size: int) -> None:
+    def _load(
+        self,
+        model_name: str,
+        device: str | None,
+        precision: str,
+        batch_size: int,
+        calibration_file: Path | None,
+    ) -> None:
         # torch and transformers load with the model, never at import: a web
         # process that only serves pages pays for neither.
         import torch
@@ -106,9 +142,7 @@ class ClipEncoder:
                 )
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
-        self.precision = resolve_precision(precision, self.device)
         self.batch_size = batch_size or default_batch_size(self.device)
-        self._image_dtype = _apply_precision(self.model, self.precision)
         try:
             self.preprocessor: ClipPreprocessor | None = ClipPreprocessor.from_processor(
                 self.processor.image_processor
@@ -119,12 +153,47 @@ class ClipEncoder:
         self._text_padding: bool | str = (
             "max_length" if "siglip" in self.model.config.model_type else True
         )
+        if precision == "auto":
+            self._calibrate(calibration_file)
+        else:
+            self.precision = resolve_precision(precision, self.device)
+            self._image_dtype = apply_precision(self.model, self.precision)
         # Both towers run once now, so the first query or upload pays no warm-up.
-        self.dim = int(self.encode_texts([""]).shape[1])
-        self.encode_images([PILImage.new("RGB", (32, 32))])
+        self.dim = int(self._encode_text_parts([[""]]).shape[1])
+        self._encode_pixel_parts([self.pixel_values([PILImage.new("RGB", (32, 32))])])
         scale = getattr(self.model, "logit_scale", None)
         # CLIP's learned temperature turns cosines into classification logits.
         self.logit_scale = float(scale.exp().item()) if scale is not None else 100.0
+
+    def _calibrate(self, calibration_file: Path | None) -> None:
+        """Pick the precision by measuring the candidates, or by an earlier measurement here."""
+        import torch  # loaded with the model (see _load)
+
+        host = calibration.Host.detect(self.device)
+        key = calibration.cache_key(
+            model_name=self.model_name,
+            model_config=self.model.config.to_json_string(),
+            host=host,
+            threads=torch.get_num_threads(),
+            batch=self.batch_size,
+        )
+        choice = calibration.cached(calibration_file, key) if calibration_file else None
+        if choice is not None and choice.precision in calibration.candidates(host):
+            self._image_dtype = apply_precision(self.model, choice.precision)
+        else:
+            pixels = self.pixel_values(_calibration_images(self.batch_size))
+            choice, self.model, self._image_dtype = calibration.calibrate(
+                self.model,
+                host=host,
+                images={"pixel_values": torch.from_numpy(pixels)},
+                texts=self._tokenize(CALIBRATION_TEXTS),
+                texts_alone=[self._tokenize([t]) for t in CALIBRATION_TEXTS[: calibration.ALONE]],
+            )
+            if calibration_file:
+                calibration.store(calibration_file, key, choice)
+        self.precision = choice.precision
+        self.calibration = choice
+        logger.info("CLIP_PRECISION=auto for %s: %s", self.model_id, choice.summary())
 
     @property
     def model_id(self) -> str:
@@ -180,12 +249,9 @@ class ClipEncoder:
 
     def encode_pixels(self, pixel_values: np.ndarray) -> np.ndarray:
         """Encode preprocessed pixel values (see `pixel_values`) to unit vectors."""
-        import torch  # loaded with the model (see _load)
-
         if not len(pixel_values):
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
-        tensor = torch.from_numpy(np.ascontiguousarray(pixel_values))
-        return self._run("get_image_features", {"pixel_values": tensor})
+        return self._images(pixel_values, len(pixel_values))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Encode texts to an (n, dim) float32 array of unit vectors."""
@@ -194,111 +260,48 @@ class ClipEncoder:
         if self.precision == "int8":
             # Dynamic int8 scales activations over the whole batch, padding
             # included: a text's vector would depend on the texts beside it, and
-            # the query cache would keep whichever came first. Queries are few
-            # and short, so one at a time gives each text one vector.
-            return np.concatenate([self._encode_text_batch([text]) for text in texts])
-        return self._encode_text_batch(texts)
+            # the query cache would keep whichever came first.
+            return np.concatenate([self._texts([text], 1) for text in texts])
+        return self._texts(list(texts), len(texts))
 
-    def _encode_text_batch(self, texts: Sequence[str]) -> np.ndarray:
+    def _tokenize(self, texts: Sequence[str]) -> dict[str, Any]:
         inputs = self.processor(
             text=list(texts), return_tensors="pt", padding=self._text_padding, truncation=True
         )
         wanted = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
-        return self._run("get_text_features", {k: v for k, v in inputs.items() if k in wanted})
+        return {k: v for k, v in inputs.items() if k in wanted}
 
-    def _run(self, method: str, inputs: dict[str, Any]) -> np.ndarray:
+    def _encode_text_parts(self, parts: list[list[str]]) -> np.ndarray:
+        """One text forward for the texts of every part (on the model thread)."""
+        texts = [text for part in parts for text in part]
+        ENCODER_BATCH.labels("text").observe(len(texts))
+        return self._features(TEXT, self._tokenize(texts))
+
+    def _encode_pixel_parts(self, parts: list[np.ndarray]) -> np.ndarray:
+        """One image forward for the pixel rows of every part (on the model thread)."""
         import torch  # loaded with the model (see _load)
 
-        first = next(iter(inputs.values()))
-        ENCODER_BATCH.labels("image" if method == "get_image_features" else "text").observe(
-            len(first)
+        pixels = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        ENCODER_BATCH.labels("image").observe(len(pixels))
+        tensor = torch.from_numpy(np.ascontiguousarray(pixels))
+        return self._features(IMAGE, {"pixel_values": tensor})
+
+    def _features(self, method: str, inputs: dict[str, Any]) -> np.ndarray:
+        return features(
+            self.model, method, inputs, device=self.device, image_dtype=self._image_dtype
         )
 
-        def forward() -> np.ndarray:
-            tensors = {k: v.to(self.device) for k, v in inputs.items()}
-            if "pixel_values" in tensors:
-                tensors["pixel_values"] = tensors["pixel_values"].to(self._image_dtype)
-            with torch.inference_mode():
-                output = getattr(self.model, method)(**tensors)
-            # transformers 5 returns an output object; older versions a bare tensor.
-            features = output if isinstance(output, torch.Tensor) else output.pooler_output
-            features = torch.nn.functional.normalize(features.float(), dim=-1)
-            return features.cpu().numpy().astype(np.float32)
 
-        return in_model_thread(forward)
-
-
-T = TypeVar("T")
-_model_thread: ThreadPoolExecutor | None = None
-_model_thread_lock = threading.Lock()
-_on_model_thread = threading.local()
-
-
-def in_model_thread(work: Callable[[], T]) -> T:
-    """Run `work` on the process's one model thread, wait, and return its result.
-
-    Every thread that calls into torch gets its own OpenMP team, and with two
-    teams on this machine's 2 cores every forward pass ran 2.5 times slower,
-    in every thread, for good (one query's text encode: 7.4 ms while one
-    thread had ever used torch, 19.5 ms once a second had).  A server answers
-    from a pool of threads and loads the model in another, so torch's
-    threads, the load and every forward pass live on this one thread.
-    """
-    if getattr(_on_model_thread, "active", False):
-        return work()
-    global _model_thread
-    with _model_thread_lock:
-        if _model_thread is None:
-            _model_thread = ThreadPoolExecutor(
-                1, thread_name_prefix="clip-model", initializer=_mark_model_thread
-            )
-        runner = _model_thread
-    return runner.submit(work).result()
-
-
-def _mark_model_thread() -> None:
-    _on_model_thread.active = True
-
-
-def _forget_model_thread() -> None:
-    # A forked child (a prefork Celery worker) has the executor but not its thread.
-    global _model_thread, _model_thread_lock
-    _model_thread = None
-    _model_thread_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_model_thread)
-
-
-def _apply_precision(model: Any, precision: str) -> Any:
-    """Convert both towers in place; return the dtype the image input must have."""
-    import torch  # loaded with the model (see ClipEncoder._load)
-
-    towers = ["vision_model", "visual_projection", "text_model", "text_projection"]
-    present = [name for name in towers if getattr(model, name, None) is not None]
-    if precision in ("bf16", "fp16"):
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        for name in present:
-            getattr(model, name).to(dtype)
-        return dtype
-    if precision == "int8":
-        # Eager-mode dynamic quantization is deprecated in favour of torchao, but
-        # it is in every torch this project pins (<2.14) and measured fastest
-        # on CPUs without AMX (README: bench.encode; with AMX, bf16 is).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            from torch.ao.quantization import quantize_dynamic  # deprecated: import warns
-
-            for name in present:
-                module = getattr(model, name)
-                if isinstance(module, torch.nn.Linear):  # a bare projection
-                    module = torch.nn.Sequential(module)
-                    quantized = quantize_dynamic(module, {torch.nn.Linear}, torch.qint8)[0]
-                else:
-                    quantized = quantize_dynamic(module, {torch.nn.Linear}, torch.qint8)
-                setattr(model, name, quantized)
-    return torch.float32
+def _calibration_images(count: int) -> list[PILImage.Image]:
+    """Photo-like pictures: smooth colour fields with fine grain, the same on every load."""
+    rng = np.random.default_rng(0)
+    pictures = []
+    for _ in range(count):
+        low = PILImage.fromarray(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8))
+        field = np.asarray(low.resize((320, 240), PILImage.Resampling.BICUBIC), np.int16)
+        grain = rng.integers(-12, 12, (240, 320, 1), dtype=np.int16)
+        pictures.append(PILImage.fromarray(np.clip(field + grain, 0, 255).astype(np.uint8)))
+    return pictures
 
 
 def configure_threads(threads: int) -> int:
@@ -342,6 +345,9 @@ def get_encoder(model_name: str | None = None) -> ClipEncoder:
                     device=settings.CLIP_DEVICE,
                     precision=settings.CLIP_PRECISION,
                     batch_size=settings.CLIP_BATCH_SIZE,
+                    calibration_file=settings.CLIP_CALIBRATION_FILE,
+                    query_batch=settings.CLIP_QUERY_BATCH,
+                    query_wait_seconds=settings.CLIP_QUERY_BATCH_WAIT_MS / 1000,
                 )
                 MODEL_LOAD_SECONDS.labels(encoder.model_id).set(time.perf_counter() - started)
                 _encoders[name] = encoder

@@ -66,24 +66,20 @@ def test_image_and_text_batches_are_unit_vectors() -> None:
     assert not np.allclose(images[0], images[1])
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
-def test_batch_encoding_matches_one_at_a_time(precision: str) -> None:
-    encoder = ClipEncoder(settings.CLIP_MODEL, device="cpu", precision=precision)
+def test_explicit_int8_moves_a_vector_with_its_batch_by_a_hair_only() -> None:
+    # Every precision `auto` may pick is batch-independent (test_precision.py);
+    # int8, chosen explicitly, scales activations over the whole batch.
+    encoder = ClipEncoder(settings.CLIP_MODEL, device="cpu", precision="int8")
     pics = [picture((i * 40, 100, 200 - i * 40)) for i in range(4)]
 
     batched = encoder.encode_images(pics)
     single = np.stack([encoder.encode_images([p])[0] for p in pics])
 
-    if precision == "fp32":
-        np.testing.assert_allclose(batched, single, atol=1e-5)
-    else:
-        # Reduced precision rounds differently per batch shape (int8 scales
-        # activations over the whole batch), so a vector moves by a hair: the
-        # demo model's closest pair measured 0.9983.
-        assert (batched * single).sum(axis=1).min() >= 0.997
+    # The demo model's closest pair measured 0.9983.
+    assert (batched * single).sum(axis=1).min() >= 0.997
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_text_padding_does_not_change_the_embedding(precision: str) -> None:
     encoder = ClipEncoder(settings.CLIP_MODEL, device="cpu", precision=precision)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import io
-import shutil
 import struct
 import zlib
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from encoder.clip import ClipEncoder
 from gallery.indexing import decode_short_side, load_picture
 from gallery.validation import inspect_image
 from tests.support.icc import cmyk_profile, display_p3_profile
+from tests.support.models import save_b32_shaped
 
 ROOT = Path(__file__).resolve().parents[2]
 BAR = 0.999
@@ -304,42 +304,6 @@ class Model:
             centre = np.mean(list(self.references.values()), axis=0)
             reference, ours = reference - centre, ours - centre
         return float(ours @ reference / (np.linalg.norm(ours) * np.linalg.norm(reference)))
-
-
-def save_b32_shaped(folder: Path) -> Path:
-    """ViT-B/32's input geometry (224 px, 32 px patches, width 768) with random weights.
-
-    Two layers instead of twelve keep it fast; what decoding changes reaches
-    the vector through the patch embedding all the same.
-    """
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
-
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config={
-            "vocab_size": 49408,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-        },
-        vision_config={
-            "image_size": 224,
-            "patch_size": 32,
-            "hidden_size": 768,
-            "intermediate_size": 3072,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 12,
-        },
-        projection_dim=512,
-    )
-    CLIPModel(config).save_pretrained(folder)
-    tiny = ROOT / "models" / "clip-tiny-random"
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"):
-        shutil.copy(tiny / name, folder / name)
-    CLIPImageProcessor().save_pretrained(folder)  # openai/clip-vit-base-patch32's
-    return folder
 
 
 @pytest.fixture(scope="module")
