@@ -206,11 +206,10 @@ def measure(args: argparse.Namespace) -> None:
     import torch
     from django.conf import settings
 
-    from encoder.clip import ClipEncoder, configure_threads, resolve_precision
+    from encoder.clip import ClipEncoder, configure_threads
     from vectorstore import EdgeStore
 
     threads = configure_threads(settings.CLIP_THREADS)
-    default_precision = resolve_precision("auto", "cpu")
     workers = settings.INDEX_DECODE_THREADS
     report: dict[str, Any] = {
         "model": "ViT-B/32 shapes (CLIPConfig())",
@@ -218,7 +217,6 @@ def measure(args: argparse.Namespace) -> None:
         "torch_threads": threads,
         "decode_threads": workers,
         "batch": args.batch,
-        "default_precision": default_precision,
     }
     with tempfile.TemporaryDirectory(prefix="bench-encode-") as tmp:
         tmp_path = Path(tmp)
@@ -226,6 +224,20 @@ def measure(args: argparse.Namespace) -> None:
         large = make_photos(tmp_path / "large", args.large, (4000, 3000), seed=1)
         small = make_photos(tmp_path / "small", args.small, (640, 480), seed=2)
         model_dir = save_b32(tmp_path / "b32")
+        # What `auto` picks here, from its own calibration (no cache file).
+        auto = ClipEncoder(str(model_dir), device="cpu", precision="auto")
+        choice = auto.calibration
+        if choice is None:
+            raise SystemExit("precision='auto' loaded without a calibration")
+        default_precision = auto.precision
+        print("auto:", choice.summary(), flush=True)
+        report["default_precision"] = default_precision
+        report["auto"] = {
+            "picked": default_precision,
+            "summary": choice.summary(),
+            "trials": [{**vars(trial), "refused": trial.refused} for trial in choice.trials],
+        }
+        del auto
         encoders = {
             precision: ClipEncoder(str(model_dir), device="cpu", precision=precision)
             for precision in ("fp32", "bf16", "int8")
@@ -243,6 +255,12 @@ def measure(args: argparse.Namespace) -> None:
             precision: float((reference * each.encode_pixels(pixels)).sum(1).min())
             for precision, each in encoders.items()
         }
+        # The same image alone and in its batch of `args.batch`.
+        batch_independence: dict[str, float] = {}
+        for precision, each in encoders.items():
+            batched = each.encode_pixels(pixels)[:4]
+            alone = np.concatenate([each.encode_pixels(pixels[i : i + 1]) for i in range(4)])
+            batch_independence[precision] = float((batched * alone).sum(1).min())
         forward_ips = {
             precision: forward(each, pixels, args.batch, args.seconds)
             for precision, each in encoders.items()
@@ -288,6 +306,7 @@ def measure(args: argparse.Namespace) -> None:
             "bf16_forward_ips": forward_ips["bf16"],
             "int8_forward_ips": forward_ips["int8"],
             "cosine_to_fp32_min": cosines,
+            "alone_vs_batched_min": batch_independence,
             "text_p50_ms": statistics.median(trimmed),
             "text_p99_ms": percentile(trimmed, 99),
             "text_padded77_p50_ms": statistics.median(padded),
@@ -320,6 +339,8 @@ def measure(args: argparse.Namespace) -> None:
     for label, value in report["ratios"].items():
         print(f"{label:44s} {value:9.2f}x")
     print("min cosine to fp32:", {k: round(v, 5) for k, v in cosines.items()})
+    print("min cosine alone vs batched:", {k: round(v, 6) for k, v in batch_independence.items()})
+    print("auto:", report["auto"]["summary"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
