@@ -10,7 +10,12 @@ vectors are loaded directly (encoding 100k images would measure the indexer,
 not search).  Queries: varied texts, partly repeated (the query cache), and
 searches by an image id.  Each is run at concurrency 1 and 8.
 
-    python -m bench.api [--n 100000] [--requests 400]
+    python -m bench.api [--n 100000] [--requests 400] [--stacks embedded,production]
+                        [--kinds text,image_id] [--keep DIR]
+
+`--kinds image_id` times only the searches by id (no encoder on the path).
+With `--keep DIR` the model and the loaded embedded stack stay in DIR and
+later runs reuse them (the production stack's database is always rebuilt).
 
 Needs PostgreSQL and Redis on 127.0.0.1 for the production stack (skipped
 with a note when they are down).  Writes bench/results/api.json: rows
@@ -188,9 +193,18 @@ def run_load(
     }
 
 
-def bench_stack(stack: str, n: int, requests: int, model_dir: Path) -> list[dict[str, Any]]:
+def bench_stack(
+    stack: str,
+    n: int,
+    requests: int,
+    model_dir: Path,
+    kinds: list[str],
+    keep: Path | None = None,
+) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix=f"bench-api-{stack}-") as tmp:
-        env = stack_env(stack, Path(tmp), model_dir)
+        data_dir = keep / f"{stack}-{n}" if keep and stack == "embedded" else Path(tmp)
+        env = stack_env(stack, data_dir, model_dir)
+        ids_file = data_dir / "bench-ids.json"
         if stack == "production":
             subprocess.run(
                 ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c",
@@ -202,12 +216,18 @@ def bench_stack(stack: str, n: int, requests: int, model_dir: Path) -> list[dict
                  "CREATE DATABASE clipsearch_bench"],
                 check=True, capture_output=True,
             )  # fmt: skip
-        print(f"[{stack}] loading {n:,} images ...", flush=True)
-        loaded = subprocess.run(
-            [sys.executable, "-c", f"from bench.api import load; load({n})"],
-            env=env, cwd=ROOT, check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        ids = json.loads(loaded.stdout.strip().splitlines()[-1])
+        if ids_file.exists():
+            print(f"[{stack}] reusing {n:,} images in {data_dir}", flush=True)
+            ids = json.loads(ids_file.read_text())
+        else:
+            print(f"[{stack}] loading {n:,} images ...", flush=True)
+            data_dir.mkdir(parents=True, exist_ok=True)
+            loaded = subprocess.run(
+                [sys.executable, "-c", f"from bench.api import load; load({n})"],
+                env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            ids = json.loads(loaded.stdout.strip().splitlines()[-1])
+            ids_file.write_text(json.dumps(ids))
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "clipsite.wsgi", "--bind", f"127.0.0.1:{port}",
@@ -232,7 +252,7 @@ def bench_stack(stack: str, n: int, requests: int, model_dir: Path) -> list[dict
             if token is None:
                 raise RuntimeError(f"[{stack}] the server did not come up")
             rng = random.Random(1)
-            kinds = {
+            bodies = {
                 "text": [{"query": q, "limit": 20} for q in texts(requests, seed=2)],
                 "image_id": [{"image_id": rng.choice(ids), "limit": 20} for _ in range(requests)],
             }
@@ -244,9 +264,9 @@ def bench_stack(stack: str, n: int, requests: int, model_dir: Path) -> list[dict
             warm += [{"image_id": spare.choice(ids), "limit": 20} for _ in range(200)]
             run_load(port, token, warm, 4)
             rows = []
-            for kind, bodies in kinds.items():
+            for kind in kinds:
                 for concurrency in (1, 8):
-                    figures = run_load(port, token, bodies, concurrency)
+                    figures = run_load(port, token, bodies[kind], concurrency)
                     rows.append(
                         {"stack": stack, "query_kind": kind, "concurrency": concurrency, **figures}
                     )
@@ -266,22 +286,36 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--stacks", default="embedded,production")
+    parser.add_argument(
+        "--kinds", default="text,image_id", help="query kinds to time: text and/or image_id"
+    )
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        help="keep the loaded embedded stack in DIR/embedded-<n> and reuse it on the next run",
+    )
     args = parser.parse_args()
+    kinds = [kind for kind in args.kinds.split(",") if kind]
+    if not kinds or set(kinds) - {"text", "image_id"}:
+        parser.error("--kinds takes text and/or image_id")
 
     from bench.encode import save_b32
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-api-model-") as tmp:
-        model_dir = save_b32(Path(tmp) / "clip-b32-shapes")
+        model_dir = (args.keep or Path(tmp)) / "clip-b32-shapes"
+        if not (model_dir / "config.json").exists():
+            save_b32(model_dir)
         for stack in args.stacks.split(","):
             if stack == "production" and not (service_up(5432) and service_up(6379)):
                 print("production stack skipped: PostgreSQL or Redis is not running")
                 continue
-            rows += bench_stack(stack, args.n, args.requests, model_dir)
-    # Rows of stacks not run this time are kept (`--stacks` runs a subset).
+            rows += bench_stack(stack, args.n, args.requests, model_dir, kinds, args.keep)
+    # Rows not run this time are kept (`--stacks` and `--kinds` run a subset).
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    ran = {row["stack"] for row in rows}
-    rows = [row for row in previous if row["stack"] not in ran] + rows
+    ran = {(row["stack"], row["query_kind"]) for row in rows}
+    rows = [row for row in previous if (row["stack"], row["query_kind"]) not in ran] + rows
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")

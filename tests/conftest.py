@@ -35,13 +35,16 @@ def isolated_storage(settings: LazySettings, tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Rate-limit counters and cached query vectors must not leak between tests."""
+    """Rate-limit counters, cached query vectors and the index search reads must not leak
+    between tests."""
     from django.core.cache import cache
 
+    from gallery.indexes import forget_search_index
     from search import querycache
 
     cache.clear()
     querycache.clear_local()
+    forget_search_index()
     yield
     cache.clear()
 

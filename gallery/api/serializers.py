@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
 from rest_framework import serializers
 
 from gallery.models import Image
 
 _STAND_IN = "00000000-0000-4000-8000-000000000000"
+# DRF's own conversion of a datetime (the configured format and time zone).
+_DATETIME = serializers.DateTimeField()
 
 
 class ImageSerializer(serializers.ModelSerializer[Image]):
@@ -35,6 +39,30 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
             "flagged",
         ]
         read_only_fields = fields
+
+    def to_representation(self, image: Image) -> dict[str, Any]:
+        # What DRF's walk over `fields` returns (tests/gallery/test_serializers.py
+        # holds the two equal), built directly: the walk builds the fields from
+        # the model on every request, then looks up and converts each one by its
+        # source, and was three quarters of a search by id's serialising.
+        return {
+            "id": str(image.pk),
+            "url": self.get_url(image),
+            "thumbnail_url": self.get_thumbnail_url(image),
+            "filename": str(image.original_filename),
+            "format": str(image.format),
+            "width": int(image.width),
+            "height": int(image.height),
+            "size": int(image.size),
+            "taken_at": _DATETIME.to_representation(image.taken_at) if image.taken_at else None,
+            "uploaded_at": _DATETIME.to_representation(image.uploaded_at),
+            "visibility": str(image.visibility),
+            "status": str(image.status),
+            "error": str(image.error),
+            "tags": image.tags,
+            "model_id": str(image.model_id),
+            "flagged": image.is_hidden,
+        }
 
     def get_url(self, image: Image) -> str:
         return self._absolute("api:image-file", image)

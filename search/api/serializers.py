@@ -171,6 +171,14 @@ class SearchResultSerializer(serializers.Serializer[None]):
     image = ImageSerializer()
     score = serializers.FloatField()
 
+    def to_representation(self, result: Any) -> dict[str, Any]:
+        # Both fields directly, as ImageSerializer does (search results are
+        # serialised many at a time).
+        return {
+            "image": self.fields["image"].to_representation(result.image),
+            "score": float(result.score),
+        }
+
 
 class ReviewSerializer(serializers.Serializer[None]):
     decision = serializers.ChoiceField(choices=["approve", "reject"])

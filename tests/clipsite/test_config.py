@@ -30,6 +30,7 @@ def test_nothing_set_means_everything_embedded(tmp_path: Path) -> None:
     assert database["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert "journal_mode=WAL" in database["OPTIONS"]["init_command"]
     assert database["OPTIONS"]["timeout"] > 0
+    assert database["CONN_MAX_AGE"] is None  # a request reuses its thread's connection
     assert storages["default"]["BACKEND"].endswith("FileSystemStorage")
     assert config.cache_config(env)["default"]["BACKEND"].endswith("LocMemCache")
     assert store == {
