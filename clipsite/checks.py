@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from clipsite.config import CLIP_PRECISIONS, is_embedded_vector_store
+from gallery.camera_raw import rawpy_module
 
 
 @register()
@@ -52,6 +53,15 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
                 f"CLIP_PRECISION={settings.CLIP_PRECISION!r} is not a precision.",
                 hint="Use auto (int8 on a CPU, fp16 on CUDA), fp32, bf16, int8 or fp16.",
                 id="clipsite.E003",
+            )
+        )
+    if settings.UPLOAD_RAW_ENABLED and rawpy_module() is None:
+        messages.append(
+            Warning(
+                "UPLOAD_RAW_ENABLED is on, but rawpy is not installed: camera RAW files "
+                "(DNG, CR2, NEF, ARW) are refused as unsupported_format.",
+                hint="Install the raw extra (pip install '.[raw]'), or unset UPLOAD_RAW_ENABLED.",
+                id="clipsite.W002",
             )
         )
     return messages

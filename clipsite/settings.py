@@ -245,6 +245,10 @@ UPLOAD_MAX_PIXELS = env_int(env, "UPLOAD_MAX_PIXELS", 100_000_000, minimum=1)
 UPLOAD_ALLOWED_FORMATS = env_list(
     env, "UPLOAD_ALLOWED_FORMATS", ["JPEG", "PNG", "WEBP", "GIF", "HEIF", "AVIF", "TIFF"]
 )
+# Camera RAW files (DNG, CR2, NEF, ARW), developed by LibRaw through the
+# optional rawpy (pip install '.[raw]'): off by default, as LibRaw is a large
+# C parser of files that come from users (clipsite.W002 warns when rawpy is missing).
+UPLOAD_RAW_ENABLED = env_bool(env, "UPLOAD_RAW_ENABLED", False)
 UPLOAD_MAX_SIDE = env_int(env, "UPLOAD_MAX_SIDE", 30_000, minimum=1)
 UPLOAD_MAX_ASPECT = env_int(env, "UPLOAD_MAX_ASPECT", 50, minimum=1)
 # EXIF, XMP, comments and text chunks together; the ICC profile apart.

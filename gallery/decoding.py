@@ -27,7 +27,14 @@ A reduced picture carries its original's geometry
 (`encoder.preprocess.mark_reduced`), so the model's resize of it lands each
 pixel where the resize of the original would.
 
-PIL, littlecms and numpy, no settings, so the benchmarks can run it anywhere.
+Camera RAW files (DNG, CR2, NEF, ARW; `gallery.camera_raw` tells them from
+their bytes) are developed by LibRaw through the optional `rawpy`
+(`open_raw`): the camera's white balance, sRGB primaries and tone curve, 8
+bits, upright by the file's orientation.  When half the sensor's resolution is
+enough, LibRaw's half-size mode takes each 2x2 block of the mosaic as one
+pixel instead of demosaicing: 0.22 s instead of 1.6 s for 24 MP on one core.
+
+PIL, littlecms, numpy (and rawpy), no settings, so the benchmarks can run it anywhere.
 """
 
 from __future__ import annotations
@@ -37,13 +44,15 @@ import io
 import math
 import threading
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageCms
 
 from encoder.preprocess import mark_reduced
+from gallery.camera_raw import raw_format, rawpy_module
 
 # A box `reduce` keeps this factor over the size needed, so the final bicubic
 # resize still filters real pixels (as Pillow's `resize(reducing_gap=...)`
@@ -69,6 +78,10 @@ _TRANSPOSE = {
     8: PILImage.Transpose.ROTATE_90,
 }
 
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+# (power, toe slope) of the sRGB transfer curve, in LibRaw's terms.
+_SRGB_CURVE = (2.4, 12.92)
+
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _WHITE = 255
 
@@ -89,7 +102,30 @@ def open_reduced(
     reduce_headroom: float = REDUCE_HEADROOM,
     draft_headroom: float = DRAFT_HEADROOM,
 ) -> PILImage.Image:
-    """Open and decode near the needed size (see `decode_reduced`)."""
+    """Open and decode near the needed size (see `decode_reduced`); a camera RAW file by LibRaw."""
+    if isinstance(source, str | Path):
+        with open(source, "rb") as handle:
+            return open_reduced(
+                handle,
+                short_side=short_side,
+                long_side=long_side,
+                reduce_headroom=reduce_headroom,
+                draft_headroom=draft_headroom,
+            )
+    start = source.tell()
+    if source.read(4) in _TIFF_MAGIC:
+        source.seek(start)
+        data = source.read()
+        if raw_format(data) is not None:
+            with open_raw(data) as raw:
+                return raw.decode(
+                    short_side=short_side,
+                    long_side=long_side,
+                    reduce_headroom=reduce_headroom,
+                    draft_headroom=draft_headroom,
+                )
+        source = io.BytesIO(data)
+    source.seek(start)
     return decode_reduced(
         PILImage.open(source),
         short_side=short_side,
@@ -170,6 +206,109 @@ def decode_reduced(
     if colour.size != (width, height):
         mark_reduced(colour, source_size=(width, height), extent=extent)
     return colour
+
+
+class RawUnavailable(RuntimeError):
+    """`rawpy` is not installed: camera RAW files cannot be decoded (`pip install '.[raw]'`)."""
+
+
+class RawPicture:
+    """A camera RAW file opened by LibRaw: its header read, its pixels not yet.
+
+    A context manager (LibRaw holds the file's bytes and, once decoding, its
+    buffers).  Raises `RawUnavailable` without rawpy, and rawpy's `LibRawError`
+    subclasses for bytes LibRaw cannot read, here or in `decode`.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        rawpy = rawpy_module()
+        if rawpy is None:
+            raise RawUnavailable("rawpy is not installed: pip install '.[raw]'")
+        self._rawpy = rawpy
+        self._raw: Any = rawpy.imread(io.BytesIO(data))
+
+    def __enter__(self) -> RawPicture:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._raw.close()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the developed picture, upright, from the header."""
+        sizes = self._raw.sizes
+        # LibRaw's flip: bit 4 transposes (5: 90 degrees anticlockwise, 6: clockwise).
+        if sizes.flip & 4:
+            return int(sizes.height), int(sizes.width)
+        return int(sizes.width), int(sizes.height)
+
+    @property
+    def pixels(self) -> int:
+        """Pixels LibRaw allocates for: the sensor's whole area, margins included."""
+        sizes = self._raw.sizes
+        return max(int(sizes.raw_width) * int(sizes.raw_height), self.size[0] * self.size[1])
+
+    def decode(
+        self,
+        *,
+        short_side: int,
+        long_side: int = 0,
+        reduce_headroom: float = REDUCE_HEADROOM,
+        draft_headroom: float = DRAFT_HEADROOM,
+    ) -> PILImage.Image:
+        """Develop near the needed size (as `decode_reduced`): upright 8-bit sRGB, `RGB` mode.
+
+        The camera's white balance as shot; sRGB primaries and the sRGB curve
+        (LibRaw's default is BT.709's); otherwise LibRaw's defaults, dcraw's:
+        AHD demosaicing, highlights clipped, the exposure brightened so that
+        1% of the pixels are white.  Half size (each 2x2 block of the mosaic
+        one pixel) when that keeps `draft_headroom` over the size needed, as
+        a JPEG's scaled decode does; a linear DNG, already demosaiced, always
+        comes at full size.
+        """
+        width, height = self.size
+        target = needed_size(width, height, short_side=short_side, long_side=long_side)
+        half = all(
+            side // 2 >= math.ceil(need * draft_headroom)
+            for side, need in zip((width, height), target, strict=True)
+        )
+        developed = self._raw.postprocess(
+            use_camera_wb=True,
+            output_color=self._rawpy.ColorSpace.sRGB,
+            output_bps=8,
+            gamma=_SRGB_CURVE,
+            half_size=half,
+        )
+        colour = PILImage.fromarray(np.ascontiguousarray(developed), "RGB")
+        scale = 2 if half and colour.size != (width, height) else 1
+        source, extent = (width, height), (width / scale, height / scale)
+        if colour.size != (math.ceil(extent[0]), math.ceil(extent[1])):
+            # Non-square sensor pixels or a Fuji's rotated sensor: LibRaw's
+            # output has its own geometry, and it is the picture.
+            source = (colour.size[0] * scale, colour.size[1] * scale)
+            extent = (float(colour.size[0]), float(colour.size[1]))
+        factor = int(
+            min(
+                colour.size[0] / (target[0] * reduce_headroom),
+                colour.size[1] / (target[1] * reduce_headroom),
+            )
+        )
+        if factor >= 2:
+            colour = colour.reduce(factor)
+            extent = extent[0] / factor, extent[1] / factor
+        if colour.size != source:
+            mark_reduced(colour, source_size=source, extent=extent)
+        return colour
+
+
+def open_raw(data: bytes) -> RawPicture:
+    """Open a camera RAW file's bytes with LibRaw (see `RawPicture`)."""
+    return RawPicture(data)
 
 
 def oriented_size(picture: PILImage.Image) -> tuple[int, int]:

@@ -10,6 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
+
+from gallery.camera_raw import RAW_SUFFIXES
+
 IMAGE_SUFFIXES = {
     ".jpg",
     ".jpeg",
@@ -56,7 +60,10 @@ def iter_image_files(root: Path) -> Iterator[Path]:
     Only the directories still to visit are held, never a listing, so a
     folder of 100k photos costs no more memory than a folder of ten.  The
     order is the file system's; resuming relies on content hashes, not order.
+    Camera RAW files are found only with `UPLOAD_RAW_ENABLED`: otherwise a
+    folder shot RAW + JPEG would report every RAW file as a failure.
     """
+    suffixes = IMAGE_SUFFIXES | RAW_SUFFIXES if settings.UPLOAD_RAW_ENABLED else IMAGE_SUFFIXES
     stack = [root]
     while stack:
         directory = stack.pop()
@@ -65,7 +72,7 @@ def iter_image_files(root: Path) -> Iterator[Path]:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(Path(entry.path))
-                    elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+                    elif entry.is_file() and Path(entry.name).suffix.lower() in suffixes:
                         yield Path(entry.path)
         except OSError:
             continue

@@ -22,8 +22,9 @@ from PIL import Image as PILImage
 from PIL import TiffImagePlugin, UnidentifiedImageError
 
 from core.errors import ApplicationError
+from gallery.camera_raw import RAW_FORMATS, RawHeader, rawpy_module, read_raw_header
 from gallery.containers import image_end, png_chunks
-from gallery.decoding import decode_reduced, oriented_size
+from gallery.decoding import decode_reduced, open_raw, oriented_size
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ EXTENSIONS = {
     "HEIF": "heic",
     "AVIF": "avif",
     "TIFF": "tiff",
+    "DNG": "dng",
+    "CR2": "cr2",
+    "NEF": "nef",
+    "ARW": "arw",
 }
 # Formats Pillow tells apart that we accept as another.  Cameras and phones
 # write JPEGs with a Multi-Picture extension (a stereo pair, a preview, an
@@ -128,27 +133,21 @@ def inspect_image(data: bytes) -> InspectedImage:
     and the model need (`gallery.decoding`): `image` is that reduced picture,
     and `width`/`height` are the original's.  Whatever Pillow raises on the
     bytes is an `InvalidImage`, never a 500.  An animated or multi-page file
-    is judged and indexed by its first frame, as it is shown.
+    is judged and indexed by its first frame, as it is shown.  A camera RAW
+    file (DNG, CR2, NEF, ARW, told from its bytes before Pillow sees it) is
+    accepted only with `UPLOAD_RAW_ENABLED` (`_inspect_raw`).
     """
     if not data:
         raise InvalidImage("empty_file", "The file is empty.")
+    raw = read_raw_header(data)
+    if raw is not None:
+        return _inspect_raw(data, raw)
     with _decoding():
         probe = PILImage.open(io.BytesIO(data))
 
     image_format = _accepted_format(probe.format)
     width, height = probe.size
-    if width < 1 or height < 1:
-        raise InvalidImage("corrupt_image", "The image has no pixels.")
-    if width * height > settings.UPLOAD_MAX_PIXELS:
-        raise _too_many_pixels()
-    if max(width, height) > settings.UPLOAD_MAX_SIDE or (
-        max(width, height) > settings.UPLOAD_MAX_ASPECT * min(width, height)
-    ):
-        raise InvalidImage(
-            "bad_dimensions",
-            f"An image of {width}x{height} pixels is not a photo we can index "
-            f"(at most {settings.UPLOAD_MAX_SIDE} px a side, {settings.UPLOAD_MAX_ASPECT}:1).",
-        )
+    _refuse_bad_size(width, height, pixels=width * height)
     _refuse_oversized_metadata(probe)
     _refuse_polyglot(data, probe)
     if image_format == "PNG":
@@ -177,6 +176,68 @@ def inspect_image(data: bytes) -> InspectedImage:
     )
 
 
+def _inspect_raw(data: bytes, header: RawHeader) -> InspectedImage:
+    """`inspect_image` for a camera RAW file: the same limits, then LibRaw develops it.
+
+    Refused as `unsupported_format` while `UPLOAD_RAW_ENABLED` is off or rawpy
+    is missing.  The structure, the metadata and the polyglot check come from
+    the bytes (`gallery.camera_raw`), the sizes from LibRaw's reading of the
+    header, all before a pixel is decoded; whatever rawpy raises on the bytes
+    is a `corrupt_image` (`_decoding`).
+    """
+    if not settings.UPLOAD_RAW_ENABLED:
+        raise InvalidImage(
+            "unsupported_format",
+            f"This is a camera RAW file ({header.format}), and RAW support is off: "
+            "set UPLOAD_RAW_ENABLED=1 (with rawpy installed: pip install '.[raw]') to accept "
+            f"{', '.join(RAW_FORMATS)} files.",
+            detail={"format": header.format, "setting": "UPLOAD_RAW_ENABLED"},
+        )
+    if rawpy_module() is None:
+        raise InvalidImage(
+            "unsupported_format",
+            f"This is a camera RAW file ({header.format}); UPLOAD_RAW_ENABLED is on, but rawpy, "
+            "which decodes them, is not installed (pip install '.[raw]').",
+            detail={"format": header.format, "setting": "UPLOAD_RAW_ENABLED"},
+        )
+    if header.truncated():
+        raise InvalidImage(
+            "corrupt_image", "The image is truncated: its pixel data runs past the end of the file."
+        )
+    _refuse_metadata(header.metadata_sizes(), icc_size=header.icc_size())
+    _refuse_active_content(data, b"", archive=False)
+    with _decoding(), open_raw(data) as raw:
+        width, height = raw.size
+        _refuse_bad_size(width, height, pixels=raw.pixels)
+        rgb = raw.decode(short_side=settings.DECODE_SHORT_SIDE, long_side=settings.THUMBNAIL_SIZE)
+    return InspectedImage(
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        format=header.format,
+        width=width,
+        height=height,
+        mode="RAW",
+        taken_at=_parse_exif_datetime(header.taken_at_text()),
+        image=rgb,
+    )
+
+
+def _refuse_bad_size(width: int, height: int, *, pixels: int) -> None:
+    """The header's size: some pixels, not too many (a decompression bomb), a photo's shape."""
+    if width < 1 or height < 1:
+        raise InvalidImage("corrupt_image", "The image has no pixels.")
+    if pixels > settings.UPLOAD_MAX_PIXELS:
+        raise _too_many_pixels()
+    if max(width, height) > settings.UPLOAD_MAX_SIDE or (
+        max(width, height) > settings.UPLOAD_MAX_ASPECT * min(width, height)
+    ):
+        raise InvalidImage(
+            "bad_dimensions",
+            f"An image of {width}x{height} pixels is not a photo we can index "
+            f"(at most {settings.UPLOAD_MAX_SIDE} px a side, {settings.UPLOAD_MAX_ASPECT}:1).",
+        )
+
+
 @contextmanager
 def _decoding() -> Iterator[None]:
     """The decode boundary: whatever Pillow raises on the user's bytes is an `InvalidImage`.
@@ -184,7 +245,11 @@ def _decoding() -> Iterator[None]:
     Pillow's plugins raise far more than `OSError`: `NotImplementedError` (a
     DDS pixel format, a TIFF feature), `TypeError`, `IndexError`, `KeyError`,
     `struct.error`, `EOFError`.  Each is about the file, so none may be a 500.
-    Only code that reads the bytes runs inside; our own errors pass through.
+    rawpy raises its `LibRawError`s (an I/O error for a file cut short, an
+    unsupported file, a data error): `corrupt_image` too, as is LibRaw's
+    refusal of a file too big to allocate, since the pixel limit has already
+    let it through.  Only code that reads the bytes runs inside; our own
+    errors pass through.
     """
     try:
         with warnings.catch_warnings():
@@ -210,16 +275,25 @@ def _decoding() -> Iterator[None]:
             raise InvalidImage(
                 "metadata_too_large", f"The image carries too much metadata: {_said(exc)}"
             ) from None
-        if not isinstance(exc, ORDINARY_DECODE_ERRORS):
+        if not isinstance(exc, ORDINARY_DECODE_ERRORS) and not _is_libraw_error(exc):
             logger.info("Decoding an upload raised %s", type(exc).__name__, exc_info=True)
         raise InvalidImage(
             "corrupt_image", f"The image is damaged or truncated: {_said(exc)}"
         ) from None
 
 
+def _is_libraw_error(exc: BaseException) -> bool:
+    """Whether rawpy raised `exc` about the file's bytes (rawpy is optional: not imported here)."""
+    rawpy = rawpy_module() if "rawpy" in type(exc).__module__ else None
+    return rawpy is not None and isinstance(exc, rawpy.LibRawError)
+
+
 def _said(exc: BaseException) -> str:
     """An exception's message, short enough to show (it may quote the file's bytes)."""
-    text = str(exc) or type(exc).__name__
+    said = exc.args[0] if len(exc.args) == 1 else None
+    # rawpy's errors carry LibRaw's message as bytes.
+    text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(exc)
+    text = text or type(exc).__name__
     return text if len(text) <= 200 else text[:199] + "\u2026"
 
 
@@ -242,7 +316,12 @@ def _taken_at(image: PILImage.Image) -> datetime | None:
         raw = exif.get_ifd(EXIF_IFD).get(EXIF_DATETIME_ORIGINAL) or exif.get(EXIF_DATETIME)
     except Exception:  # noqa: BLE001  (malformed EXIF is common; it only costs us the date)
         return None
-    if not isinstance(raw, str):
+    return _parse_exif_datetime(raw if isinstance(raw, str) else None)
+
+
+def _parse_exif_datetime(raw: str | None) -> datetime | None:
+    """An EXIF "YYYY:MM:DD HH:MM:SS", if it is one and sane."""
+    if raw is None:
         return None
     try:
         parsed = datetime.strptime(raw.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
@@ -264,14 +343,21 @@ def _refuse_oversized_metadata(image: PILImage.Image) -> None:
     icc = image.info.get(ICC_PROFILE_KEY)
     icc_size = len(icc) if isinstance(icc, bytes | str) else 0
     if icc_size > settings.UPLOAD_MAX_ICC_BYTES:
+        _refuse_metadata(Counter(), icc_size=icc_size)
+    with _decoding():  # A TIFF's tag values are parsed from the bytes when read.
+        sizes = _metadata_sizes(image)
+    _refuse_metadata(sizes, icc_size=icc_size)
+
+
+def _refuse_metadata(sizes: Counter[str], *, icc_size: int) -> None:
+    """Refuse a colour profile over `UPLOAD_MAX_ICC_BYTES`, other metadata over its own limit."""
+    if icc_size > settings.UPLOAD_MAX_ICC_BYTES:
         raise InvalidImage(
             "metadata_too_large",
             f"The image's colour profile (ICC) is {_kb(icc_size)}; "
             f"the limit is {_kb(settings.UPLOAD_MAX_ICC_BYTES)}.",
             detail={"kinds": {"ICC profile": icc_size}, "limit": settings.UPLOAD_MAX_ICC_BYTES},
         )
-    with _decoding():  # A TIFF's tag values are parsed from the bytes when read.
-        sizes = _metadata_sizes(image)
     total = sum(sizes.values())
     if total > settings.UPLOAD_MAX_METADATA_BYTES:
         # Kinds of a few bytes (a TIFF's compression name, a GIF's version) are noise here.
@@ -310,15 +396,20 @@ def _kb(size: int) -> str:
 def _refuse_polyglot(data: bytes, image: PILImage.Image) -> None:
     """Refuse files that are also something else: active content after the image or in its text."""
     end = image_end(data, image)
-    tail = data[end:].lower()
-    # A 4-byte archive signature is searched only after a known end, where
-    # nothing else should be.
-    signatures = ACTIVE_SIGNATURES + ((ARCHIVE_SIGNATURE,) if end else ())
     texts = b" ".join(
         (v if isinstance(v, bytes) else str(v).encode("utf-8", "replace")).lower()
         for key, v in image.info.items()
         if key in TEXT_INFO_KEYS
     )
+    # A 4-byte archive signature is searched only after a known end, where
+    # nothing else should be.
+    _refuse_active_content(data[end:], texts, archive=bool(end))
+
+
+def _refuse_active_content(tail: bytes, texts: bytes, *, archive: bool) -> None:
+    """Refuse a polyglot: active content in `tail` (what follows the image's end) or `texts`."""
+    tail = tail.lower()
+    signatures = ACTIVE_SIGNATURES + ((ARCHIVE_SIGNATURE,) if archive else ())
     if any(signature in tail or signature in texts for signature in signatures):
         raise InvalidImage(
             "polyglot_file",
