@@ -234,10 +234,12 @@ class ClipEncoder:
     def prepare(self, image: PILImage.Image) -> Any:
         """The per-image part of preprocessing, for a decode thread (see `encoder.pipeline`).
 
-        Resized pixels with our preprocessor; the image itself when only the
-        model's own processor applies. `encode_prepared` takes a batch of these.
+        With our preprocessor, the image's (3, h, w) float32 input, normalised,
+        so that between two forwards the batch only needs stacking; the image
+        itself when only the model's own processor applies. `encode_prepared`
+        takes a batch of these.
         """
-        return self.preprocessor.resized(image) if self.preprocessor is not None else image
+        return self.preprocessor.prepared(image) if self.preprocessor is not None else image
 
     def encode_prepared(self, prepared: Sequence[Any]) -> np.ndarray:
         """Encode what `prepare` returned, as one batch."""
@@ -245,7 +247,7 @@ class ClipEncoder:
             return self.encode_images(prepared)
         if not prepared:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.encode_pixels(self.preprocessor.normalise(np.stack(prepared)))
+        return self.encode_pixels(np.stack(prepared))
 
     def encode_pixels(self, pixel_values: np.ndarray) -> np.ndarray:
         """Encode preprocessed pixel values (see `pixel_values`) to unit vectors."""

@@ -138,3 +138,15 @@ def test_prepared_batches_encode_like_whole_images() -> None:
 
     np.testing.assert_allclose(ours, direct, atol=1e-5)
     assert (fallback * direct).sum(axis=1).min() >= 0.999
+
+
+def test_a_prepared_image_is_its_row_of_the_normalised_batch() -> None:
+    """The decode thread's lookup tables give, bit for bit, what normalising the batch gave."""
+    for processor in (CLIPImageProcessor(), CLIPImageProcessor(size={"shortest_edge": 336})):
+        ours = ClipPreprocessor.from_processor(processor)
+        images = varied_images()
+
+        prepared = np.stack([ours.prepared(image) for image in images])
+
+        assert prepared.dtype == np.float32
+        np.testing.assert_array_equal(prepared, ours(images))
