@@ -11,7 +11,12 @@ not search).  Queries: varied texts, partly repeated (the query cache), and
 searches by an image id.  Each is run at concurrency 1 and 8.
 
     python -m bench.api [--n 100000] [--requests 400] [--stacks embedded,production]
-                        [--kinds text,image_id] [--keep DIR]
+                        [--kinds text,image_id] [--keep DIR] [--batcher on]
+                        [--concurrency 1,8,32] [--threads 32]
+
+`--batcher` names the query batcher settings to compare, one server each:
+`off` (`CLIP_QUERY_BATCH=1`), `on` (the defaults), or `wait=MS` (on, with
+`CLIP_QUERY_BATCH_WAIT_MS=MS`); e.g. `--batcher off,wait=0,wait=1,wait=2`.
 
 `--kinds image_id` times only the searches by id (no encoder on the path).
 With `--keep DIR` the model and the loaded embedded stack stay in DIR and
@@ -193,6 +198,15 @@ def run_load(
     }
 
 
+BATCHER_ENV = {"off": {"CLIP_QUERY_BATCH": "1"}, "on": {}}
+
+
+def batcher_env(name: str) -> dict[str, str]:
+    if name.startswith("wait="):
+        return {"CLIP_QUERY_BATCH_WAIT_MS": name.removeprefix("wait=")}
+    return BATCHER_ENV[name]
+
+
 def bench_stack(
     stack: str,
     n: int,
@@ -200,6 +214,9 @@ def bench_stack(
     model_dir: Path,
     kinds: list[str],
     keep: Path | None = None,
+    batchers: tuple[str, ...] = ("on",),
+    concurrencies: tuple[int, ...] = (1, 8),
+    threads: int = 8,
 ) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix=f"bench-api-{stack}-") as tmp:
         data_dir = keep / f"{stack}-{n}" if keep and stack == "embedded" else Path(tmp)
@@ -219,6 +236,11 @@ def bench_stack(
         if ids_file.exists():
             print(f"[{stack}] reusing {n:,} images in {data_dir}", flush=True)
             ids = json.loads(ids_file.read_text())
+            # The code may have moved on since the stack was loaded.
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+                env=env, cwd=ROOT, check=True,
+            )  # fmt: skip
         else:
             print(f"[{stack}] loading {n:,} images ...", flush=True)
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -228,57 +250,84 @@ def bench_stack(
             )  # fmt: skip
             ids = json.loads(loaded.stdout.strip().splitlines()[-1])
             ids_file.write_text(json.dumps(ids))
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "clipsite.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--threads", "8", "--timeout", "120"],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 180
-            token = None
-            while time.monotonic() < deadline and token is None:
-                try:
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                    connection.request(
-                        "POST", "/api/auth/token/",
-                        json.dumps({"username": "bench", "password": PASSWORD}),
-                        {"Content-Type": "application/json"},
-                    )  # fmt: skip
-                    response = connection.getresponse()
-                    token = json.loads(response.read())["access"]
-                except (OSError, KeyError, ValueError):
-                    time.sleep(1)
-            if token is None:
-                raise RuntimeError(f"[{stack}] the server did not come up")
-            rng = random.Random(1)
-            bodies = {
-                "text": [{"query": q, "limit": 20} for q in texts(requests, seed=2)],
-                "image_id": [{"image_id": rng.choice(ids), "limit": 20} for _ in range(requests)],
-            }
-            # Warm up to a server's steady state with other queries than the timed
-            # ones, so the query cache starts without them: a fresh process maps
-            # the vector index in page by page.
-            spare = random.Random(3)
-            warm = [{"query": q, "limit": 20} for q in texts(200, seed=3)]
-            warm += [{"image_id": spare.choice(ids), "limit": 20} for _ in range(200)]
-            run_load(port, token, warm, 4)
-            rows = []
-            for kind in kinds:
-                for concurrency in (1, 8):
-                    figures = run_load(port, token, bodies[kind], concurrency)
-                    rows.append(
-                        {"stack": stack, "query_kind": kind, "concurrency": concurrency, **figures}
-                    )
-                    print(
-                        f"[{stack}] {kind:8s} c={concurrency}: p50 {figures['p50_ms']:6.1f} ms"
-                        f"  p99 {figures['p99_ms']:6.1f} ms  {figures['rps']:6.1f} req/s",
-                        flush=True,
-                    )
-            return rows
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        rows = []
+        for batcher in batchers:
+            rows += serve_and_time(
+                stack, {**env, **batcher_env(batcher)}, ids, requests, kinds, batcher,
+                concurrencies, threads,
+            )  # fmt: skip
+        return rows
+
+
+def serve_and_time(
+    stack: str,
+    env: dict[str, str],
+    ids: list[str],
+    requests: int,
+    kinds: list[str],
+    batcher: str,
+    concurrencies: tuple[int, ...],
+    threads: int,
+) -> list[dict[str, Any]]:
+    """Start gunicorn with `env`, warm it up, and time each kind at each concurrency."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "clipsite.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1", "--threads", str(threads), "--timeout", "120"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        token = None
+        while time.monotonic() < deadline and token is None:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                connection.request(
+                    "POST", "/api/auth/token/",
+                    json.dumps({"username": "bench", "password": PASSWORD}),
+                    {"Content-Type": "application/json"},
+                )  # fmt: skip
+                response = connection.getresponse()
+                token = json.loads(response.read())["access"]
+            except (OSError, KeyError, ValueError):
+                time.sleep(1)
+        if token is None:
+            raise RuntimeError(f"[{stack}] the server did not come up")
+        rng = random.Random(1)
+        bodies = {
+            "text": [{"query": q, "limit": 20} for q in texts(requests, seed=2)],
+            "image_id": [{"image_id": rng.choice(ids), "limit": 20} for _ in range(requests)],
+        }
+        # Warm up to a server's steady state with other queries than the timed
+        # ones, so the query cache starts without them: a fresh process maps
+        # the vector index in page by page.
+        spare = random.Random(3)
+        warm = [{"query": q, "limit": 20} for q in texts(200, seed=3)]
+        warm += [{"image_id": spare.choice(ids), "limit": 20} for _ in range(200)]
+        run_load(port, token, warm, 4)
+        rows = []
+        for kind in kinds:
+            for concurrency in concurrencies:
+                figures = run_load(port, token, bodies[kind], concurrency)
+                rows.append(
+                    {
+                        "stack": stack,
+                        "query_kind": kind,
+                        "batcher": batcher,
+                        "concurrency": concurrency,
+                        **figures,
+                    }
+                )
+                print(
+                    f"[{stack}] {kind:8s} batcher {batcher:7s} c={concurrency:2d}: "
+                    f"p50 {figures['p50_ms']:6.1f} ms  p99 {figures['p99_ms']:6.1f} ms  "
+                    f"{figures['rps']:6.1f} req/s",
+                    flush=True,
+                )
+        return rows
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def main() -> None:
@@ -295,7 +344,15 @@ def main() -> None:
         type=Path,
         help="keep the loaded embedded stack in DIR/embedded-<n> and reuse it on the next run",
     )
+    parser.add_argument("--batcher", default="on", help="off, on, wait=MS; comma-separated")
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--threads", type=int, default=32, help="gunicorn threads")
     args = parser.parse_args()
+    batchers = tuple(b for b in args.batcher.split(",") if b)
+    for batcher in batchers:
+        if batcher not in BATCHER_ENV and not batcher.startswith("wait="):
+            parser.error(f"--batcher: {batcher!r} is not off, on or wait=MS")
+    concurrencies = tuple(int(c) for c in args.concurrency.split(","))
     kinds = [kind for kind in args.kinds.split(",") if kind]
     if not kinds or set(kinds) - {"text", "image_id"}:
         parser.error("--kinds takes text and/or image_id")
@@ -311,11 +368,18 @@ def main() -> None:
             if stack == "production" and not (service_up(5432) and service_up(6379)):
                 print("production stack skipped: PostgreSQL or Redis is not running")
                 continue
-            rows += bench_stack(stack, args.n, args.requests, model_dir, kinds, args.keep)
+            rows += bench_stack(
+                stack, args.n, args.requests, model_dir, kinds, args.keep,
+                batchers, concurrencies, args.threads,
+            )  # fmt: skip
     # Rows not run this time are kept (`--stacks` and `--kinds` run a subset).
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    ran = {(row["stack"], row["query_kind"]) for row in rows}
-    rows = [row for row in previous if (row["stack"], row["query_kind"]) not in ran] + rows
+
+    def key(row: dict[str, Any]) -> tuple[str, str, str]:
+        return row["stack"], row["query_kind"], row.get("batcher", "on")
+
+    ran = {key(row) for row in rows}
+    rows = [row for row in previous if key(row) not in ran] + rows
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
