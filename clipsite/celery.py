@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery, signals
 
 from core.logcontext import bind_task_context, clear_task_context
 from encoder import get_encoder
+from workers import timelimits
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clipsite.settings")
 
@@ -40,9 +42,37 @@ def _load_encoder_at_startup(**kwargs: object) -> None:
     get_encoder()
 
 
+# Set in a worker process (prefork's children inherit it), so that tasks run
+# eagerly in the web process or a test are never given a signal-based limit.
+_in_worker = False
+
+
+@signals.worker_init.connect
+def _mark_worker_process(**kwargs: object) -> None:
+    global _in_worker
+    _in_worker = True
+
+
 @signals.task_prerun.connect
 def _bind_log_context(task: object, args: object, kwargs: object, **extra: object) -> None:
     bind_task_context(task, args, kwargs)
+
+
+@signals.task_prerun.connect
+def _arm_time_limits(task: Any, **extra: object) -> None:
+    """Every task's soft and hard limits, which the solo pool and celery-batches do not
+    enforce (`workers.timelimits`). Armed in prefork children too: for a plain task
+    prefork's own limits expire at the same moment, with the same outcome."""
+    if not _in_worker or task.request.is_eager or not timelimits.can_arm():
+        return
+    limits = timelimits.limits_for(task)
+    if limits is not None:
+        timelimits.arm(soft=limits[0], hard=limits[1], name=task.name)
+
+
+@signals.task_postrun.connect
+def _disarm_time_limits(**extra: object) -> None:
+    timelimits.disarm()
 
 
 @signals.task_postrun.connect

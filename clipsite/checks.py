@@ -64,4 +64,15 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
                 id="clipsite.W002",
             )
         )
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    if broker and visibility <= settings.CELERY_TASK_TIME_LIMIT:
+        messages.append(
+            Warning(
+                f"CELERY_TASK_TIME_LIMIT={settings.CELERY_TASK_TIME_LIMIT} is not below "
+                f"CELERY_VISIBILITY_TIMEOUT={visibility}: Redis hands a task still running "
+                "past the visibility timeout to a second worker.",
+                hint="Raise CELERY_VISIBILITY_TIMEOUT, or lower the task time limits.",
+                id="clipsite.W003",
+            )
+        )
     return messages

@@ -161,3 +161,38 @@ def parse_concepts(raw: str) -> dict[str, float]:
             raise ConfigError(f"MODERATION_CONCEPTS: {item!r} is not 'concept=threshold' (-1..1)")
         concepts[name.strip()] = value
     return concepts
+
+
+def task_time_limits(env: Mapping[str, str]) -> tuple[int, int]:
+    """(soft, hard) task time limits in seconds, soft < hard.
+
+    The soft limit lets a task put its work back; the hard one, which kills the
+    process, must come after it. (Both should stay under the broker's
+    visibility timeout: clipsite.W003.)
+    """
+    soft = env_int(env, "CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
+    hard = env_int(env, "CELERY_TASK_TIME_LIMIT", soft + 60, minimum=1)
+    if not soft < hard:
+        raise ConfigError(
+            f"CELERY_TASK_SOFT_TIME_LIMIT={soft} and CELERY_TASK_TIME_LIMIT={hard}: "
+            "the soft limit must come before the hard one"
+        )
+    return soft, hard
+
+
+def decode_threads(configured: int, *, device: str, cores: int) -> int:
+    """Threads decoding ahead of the model: `configured`, or by default (0) every core on a
+    GPU worker, whose model outpaces JPEG decoding on its host, and 2 beside a CPU model,
+    which wants the cores itself."""
+    if configured:
+        return configured
+    return max(1, cores) if device.startswith("cuda") else 2
+
+
+def cuda_device_visible(env: Mapping[str, str], dev: Path = Path("/dev")) -> bool:
+    """Whether this process can see an NVIDIA GPU, asked without loading torch (settings
+    must stay light): a device node (/dev/nvidia0 ...), and CUDA_VISIBLE_DEVICES not
+    hiding them all. Where torch was built without CUDA, set CLIP_DEVICE=cpu."""
+    if env.get("CUDA_VISIBLE_DEVICES", "unset").strip() in {"", "-1"}:
+        return False
+    return any(name.name[len("nvidia") :].isdigit() for name in dev.glob("nvidia*"))

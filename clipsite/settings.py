@@ -15,6 +15,7 @@ from pathlib import Path
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
+from kombu import Queue
 
 from clipsite import config
 from core.env import env_bool, env_choice, env_float, env_int, env_list, env_rate
@@ -200,15 +201,31 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_CONCURRENCY = env_int(env, "CELERY_WORKER_CONCURRENCY", 1, minimum=1)
-# Indexing messages are coalesced into batches in the worker (celery-batches),
-# which needs this many of them reserved at once; acks_late keeps them safe.
-CELERY_WORKER_PREFETCH_MULTIPLIER = 64
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Two queues, so that maintenance never holds a GPU: indexing on `index` (the
+# GPU workers run `-Q index`), beat's sweeps and reconcile on `maintenance` (a
+# CPU worker). A worker started without -Q serves both; a task without a route
+# lands on `maintenance`, never on a GPU by accident.
+CELERY_TASK_QUEUES = (Queue("index"), Queue("maintenance"))
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+CELERY_TASK_ROUTES = {
+    "workers.tasks.index_image_task": {"queue": "index"},
+    "workers.tasks.requeue_stale_task": {"queue": "maintenance"},
+    "workers.tasks.reconcile_task": {"queue": "maintenance"},
+    "workers.tasks.reconcile_chunk_task": {"queue": "maintenance"},
+}
 # How long a delivered but unacknowledged task waits before Redis hands it to
 # another worker (its worker died). Longer than the slowest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int(env, "CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
 }
+# Every task has a time limit: the soft one raises SoftTimeLimitExceeded in the
+# task (an indexing batch puts its unfinished images back for a retry), the hard
+# one kills the process running it (its message, unacknowledged, is delivered
+# again). Prefork enforces both; a solo worker (the GPU worker) arms them itself
+# (workers.timelimits). Both belong under the visibility timeout, or Redis would
+# hand a running task to a second worker (clipsite.W003).
+CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT = config.task_time_limits(env)
 
 # CLIP. A Hugging Face id or a local directory in Hugging Face format.
 CLIP_MODEL = env.get("CLIP_MODEL") or "openai/clip-vit-base-patch32"
@@ -264,8 +281,25 @@ INDEX_MAX_RETRIES = env_int(env, "INDEX_MAX_RETRIES", 5)
 # waiting at most this long for more (workers.tasks.index_image_task).
 INDEX_COALESCE_MAX = env_int(env, "INDEX_COALESCE_MAX", 64, minimum=1)
 INDEX_COALESCE_SECONDS = env_float(env, "INDEX_COALESCE_SECONDS", 0.5)
-# Threads that decode and resize ahead of the model (encoder.pipeline).
-INDEX_DECODE_THREADS = env_int(env, "INDEX_DECODE_THREADS", 2, minimum=1)
+# celery-batches can only gather as many messages as the worker has reserved:
+# below INDEX_COALESCE_MAX, batches would top out at the prefetch. Derived, not
+# configured, so the two cannot disagree (a maintenance worker passes
+# --prefetch-multiplier=1 on its command line instead).
+CELERY_WORKER_PREFETCH_MULTIPLIER = INDEX_COALESCE_MAX
+# Threads that decode and resize ahead of the model (encoder.pipeline). Unset
+# or 0: the host's cores on a GPU worker, which JPEG decoding bounds, else 2
+# (config.decode_threads; the device as the encoder will pick it, without torch).
+INDEX_DECODE_THREADS = config.decode_threads(
+    env_int(env, "INDEX_DECODE_THREADS", 0, minimum=0),
+    device=CLIP_DEVICE or ("cuda" if config.cuda_device_visible(env) else "cpu"),
+    cores=os.cpu_count() or 1,
+)
+# The requeue sweep re-queues images pending for longer than this, and claims
+# them for as long again, so that a backlog is never queued twice meanwhile.
+INDEX_REQUEUE_MINUTES = env_int(env, "INDEX_REQUEUE_MINUTES", 15, minimum=1)
+# Reconcile compares rows and vectors in id ranges of about this many images,
+# one task each (gallery.reconcile).
+RECONCILE_CHUNK_ROWS = env_int(env, "RECONCILE_CHUNK_ROWS", 10_000, minimum=1)
 
 # Logs: plain text by default; LOG_FORMAT=json (production) for one JSON
 # object per line. Both carry the request id and the image id.

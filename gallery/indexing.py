@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 from celery import current_app
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
@@ -93,7 +95,8 @@ def images_index(
     Files are decoded near the model's size in threads while the model encodes
     the previous batch (`encoder.pipeline`). Idempotent: the point id is the
     image's UUID. An undecodable file marks its image failed at once; a store
-    or encoder outage, or a storage read error, puts the images in `retry`.
+    or encoder outage, a storage read error, or the task's soft time limit puts
+    the images not yet stored in `retry` (they stay pending).
     `request_ids` (image id to the id of the request that queued it) goes on
     its log lines.
     """
@@ -140,7 +143,9 @@ def images_index(
                     request_ids=request_ids,
                 )
                 outcome.indexed += [str(image.id) for image in batch.items]
-    except (EncoderUnavailable, VectorStoreUnavailable) as exc:
+    except (EncoderUnavailable, VectorStoreUnavailable, SoftTimeLimitExceeded) as exc:
+        # Stored batches are committed; the rest were rolled back (the marking
+        # is one transaction) and stay pending, their upserts harmless to redo.
         done = set(outcome.indexed)
         outcome.retry.update({str(i.id): exc for i in images if str(i.id) not in done})
     return outcome
@@ -323,12 +328,25 @@ def load_picture(name: str, *, short_side: int | None = None) -> PILImage.Image:
             raise UnreadableImage(f"{type(exc).__name__}: {exc}") from exc
 
 
-def stale_pending_images(*, older_than: timedelta) -> list[str]:
-    """Ids of images pending for longer than `older_than`: their task was lost."""
-    cutoff = timezone.now() - older_than
-    return [
-        str(pk)
-        for pk in Image.objects.filter(
-            status=Image.Status.PENDING, uploaded_at__lt=cutoff
-        ).values_list("pk", flat=True)[:1000]
-    ]
+def images_claim_stale(*, older_than: timedelta, limit: int = 1000) -> list[str]:
+    """Claim, and return the ids of, up to `limit` images pending for longer than `older_than`.
+
+    Pending that long since their upload and since they were last queued
+    (`queued_at`), their message was most likely lost. The claim stamps
+    `queued_at` in the transaction that selects the rows, locked and skipping
+    rows another sweep holds, so a sweep running meanwhile or within
+    `older_than` afterwards selects none of them: a backlog is queued once per
+    window, not once per sweep. The caller queues the returned ids.
+    """
+    now = timezone.now()
+    cutoff = now - older_than
+    with transaction.atomic():
+        ids = list(
+            Image.objects.select_for_update(skip_locked=True)
+            .filter(status=Image.Status.PENDING, uploaded_at__lt=cutoff)
+            .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=cutoff))
+            .order_by("uploaded_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        Image.objects.filter(pk__in=ids).update(queued_at=now)
+    return [str(pk) for pk in ids]

@@ -80,6 +80,10 @@ class Image(models.Model):
     error = models.TextField(blank=True)
     model_id = models.CharField(max_length=255, blank=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
+    # When the image was last queued for indexing after its upload (a reindex,
+    # or the requeue sweep's claim): the sweep counts a pending image's wait
+    # from here, so it never queues what is already waiting in the broker.
+    queued_at = models.DateTimeField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     moderation = models.CharField(
         max_length=16,
@@ -147,9 +151,11 @@ class Image(models.Model):
         INDEX_FAILURES.inc()
 
     def mark_pending(self) -> None:
+        """Pending again, as its caller queues it (see `queued_at`)."""
         self.status = Image.Status.PENDING
         self.error = ""
-        self.save(update_fields=["status", "error"])
+        self.queued_at = timezone.now()
+        self.save(update_fields=["status", "error", "queued_at"])
 
 
 def _rfc3339(value: datetime) -> str:

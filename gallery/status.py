@@ -14,6 +14,7 @@ from kombu.exceptions import ChannelError
 
 from core.errors import ApplicationError
 from gallery.indexes import search_encoder
+from gallery.indexing import INDEX_TASK
 from gallery.models import Image
 from vectorstore import get_store
 
@@ -89,16 +90,16 @@ def _add_queue(report: SystemStatus) -> None:
         report.problems.append(f"The task broker did not answer: {type(exc).__name__}: {exc}")
 
 
-def broker_queue_depth() -> int:
-    """Tasks waiting in the broker's default queue; raises when the broker does not answer
-    within about two seconds."""
+def broker_queue_depth(queue: str | None = None) -> int:
+    """Tasks waiting in the broker's `queue` (default: the one indexing is routed to);
+    raises when the broker does not answer within about two seconds."""
+    if queue is None:
+        queue = current_app.amqp.router.route({}, INDEX_TASK)["queue"].name
     with current_app.connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         channel: Any = conn.default_channel  # kombu's stubs omit queue_declare
         try:
-            declared = channel.queue_declare(
-                queue=current_app.conf.task_default_queue, passive=True
-            )
+            declared = channel.queue_declare(queue=queue, passive=True)
         except ChannelError:
             # Redis drops an empty list's key, so an empty queue "does not exist".
             return 0

@@ -241,10 +241,13 @@ class QdrantClientStore(QueryShortcuts):
                     name, points_selector=models.PointIdsList(points=[str(i) for i in ids])
                 )
 
-    def iter_ids(self, collection: str, batch: int = 1000) -> Iterator[UUID]:
+    def iter_ids(
+        self, collection: str, batch: int = 1000, *, start: UUID | None = None
+    ) -> Iterator[UUID]:
         if not self._exists(collection):
             return
-        offset = None
+        # A scroll's offset need not be a point id: it starts at the first id not below it.
+        offset: Any = None if start is None else str(start)
         while True:
             with _unavailable():
                 records, offset = self.client.scroll(

@@ -257,8 +257,11 @@ class EdgeStore(QueryShortcuts):
         for name in self._shards.names():
             self._shards.write(name, qe.UpdateOperation.delete_points(list(ids)))
 
-    def iter_ids(self, collection: str, batch: int = 1000) -> Iterator[UUID]:
-        offset = None
+    def iter_ids(
+        self, collection: str, batch: int = 1000, *, start: UUID | None = None
+    ) -> Iterator[UUID]:
+        # A scroll's offset need not be a point id: it starts at the first id not below it.
+        offset: int | UUID | str | None = None if start is None else str(start)
         while True:
             request = qe.ScrollRequest(
                 offset=offset, limit=batch, with_payload=False, with_vector=False

@@ -1,18 +1,24 @@
-"""Celery tasks: thin, idempotent, JSON arguments only. Each calls one service."""
+"""Celery tasks: thin, idempotent, JSON arguments only. Each calls one service.
+
+`index_image_task` runs on the `index` queue (GPU workers), the rest on
+`maintenance` (settings.CELERY_TASK_ROUTES). Every task has the soft and hard
+time limits of settings.CELERY_TASK_SOFT_TIME_LIMIT / CELERY_TASK_TIME_LIMIT.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
 from datetime import timedelta
+from uuid import UUID
 
 from celery import shared_task
 from celery_batches import Batches, SimpleRequest
 from django.conf import settings
 
 from core.metrics import INDEX_SECONDS, timed
-from gallery.indexing import image_index_give_up, images_index_by_id, stale_pending_images
-from gallery.reconcile import reconcile
+from gallery.indexing import image_index_give_up, images_claim_stale, images_index_by_id
+from gallery.reconcile import reconcile_ranges, reconcile_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +36,8 @@ def index_image_task(requests: list[SimpleRequest]) -> None:
     worker coalesces those queued within `INDEX_COALESCE_SECONDS`, up to
     `INDEX_COALESCE_MAX`, so a GPU sees full batches.  Messages are
     acknowledged after the batch (acks_late).  An image whose batch hit an
-    outage is queued again on its own with exponential backoff, and marked
-    failed with the reason after `INDEX_MAX_RETRIES` tries.
+    outage or the soft time limit is queued again on its own with exponential
+    backoff, and marked failed with the reason after `INDEX_MAX_RETRIES` tries.
     """
     attempts: dict[str, int] = {}
     request_ids: dict[str, str] = {}
@@ -62,16 +68,34 @@ def _backoff(attempt: int) -> float:
 
 
 @shared_task
-def requeue_stale_task(minutes: int = 15) -> int:
-    """Queue again the images whose indexing message was lost (run by beat)."""
-    ids = stale_pending_images(older_than=timedelta(minutes=minutes))
+def requeue_stale_task(minutes: int | None = None) -> int:
+    """Queue again the images whose indexing message was lost (run by beat).
+
+    Pending for longer than `minutes` (`INDEX_REQUEUE_MINUTES`), and claimed
+    as they are selected (`images_claim_stale`), so a sweep within the window
+    queues none of them again. Returns how many it queued.
+    """
+    window = timedelta(minutes=minutes if minutes is not None else settings.INDEX_REQUEUE_MINUTES)
+    ids = images_claim_stale(older_than=window)
     for image_id in ids:
         index_image_task.delay(image_id)
     return len(ids)
 
 
 @shared_task
-def reconcile_task() -> dict[str, int]:
-    """Periodic repair of rows, files and vectors (run by beat)."""
-    report = reconcile(check_files=False)
-    return {"requeued": len(report.requeued), "orphans": len(report.orphan_vectors_removed)}
+def reconcile_task() -> int:
+    """Periodic repair of rows and vectors (run by beat): one `reconcile_chunk_task` per id
+    range of about `RECONCILE_CHUNK_ROWS` images. Returns how many it queued."""
+    ranges = reconcile_ranges()
+    for start, stop in ranges:
+        reconcile_chunk_task.delay(str(start) if start else None, str(stop) if stop else None)
+    return len(ranges)
+
+
+@shared_task
+def reconcile_chunk_task(start: str | None, stop: str | None) -> dict[str, int]:
+    """Repair the rows and vectors with ids in `[start, stop)` (None: open). Idempotent."""
+    report = reconcile_vectors(
+        start=UUID(start) if start else None, stop=UUID(stop) if stop else None
+    )
+    return {"requeued": report.requeued, "orphans": report.orphan_vectors_removed}
