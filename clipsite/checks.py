@@ -10,6 +10,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 from clipsite.config import CLIP_PRECISIONS, is_embedded_vector_store
 from gallery.camera_raw import rawpy_module
+from gallery.ocr import ocr_unavailable_reason
 
 
 @register()
@@ -62,6 +63,18 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
                 "(DNG, CR2, NEF, ARW) are refused as unsupported_format.",
                 hint="Install the raw extra (pip install '.[raw]'), or unset UPLOAD_RAW_ENABLED.",
                 id="clipsite.W002",
+            )
+        )
+    ocr_reason = ocr_unavailable_reason() if settings.OCR_ENABLED else None
+    if ocr_reason is not None:
+        messages.append(
+            Warning(
+                f"OCR_ENABLED is on, but text recognition is off: {ocr_reason}. "
+                "Pictures are indexed without their text.",
+                hint="Install Tesseract's language data (apt-get install "
+                "tesseract-ocr-eng, one tesseract-ocr-<lang> per OCR_LANGUAGES entry) "
+                "or set TESSDATA_PREFIX, or unset OCR_ENABLED.",
+                id="clipsite.W004",
             )
         )
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)

@@ -19,6 +19,7 @@ from kombu import Queue
 
 from clipsite import config
 from core.env import env_bool, env_choice, env_float, env_int, env_list, env_rate
+from search.modes import SEARCH_MODES
 
 # Lets typed generics such as ModelAdmin[Image] be subscripted at run time.
 django_stubs_ext.monkeypatch()
@@ -210,6 +211,7 @@ CELERY_TASK_QUEUES = (Queue("index"), Queue("maintenance"))
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 CELERY_TASK_ROUTES = {
     "workers.tasks.index_image_task": {"queue": "index"},
+    "workers.tasks.backfill_text_task": {"queue": "index"},
     "workers.tasks.requeue_stale_task": {"queue": "maintenance"},
     "workers.tasks.reconcile_task": {"queue": "maintenance"},
     "workers.tasks.reconcile_chunk_task": {"queue": "maintenance"},
@@ -266,6 +268,20 @@ UPLOAD_ALLOWED_FORMATS = env_list(
 # optional rawpy (pip install '.[raw]'): off by default, as LibRaw is a large
 # C parser of files that come from users (clipsite.W002 warns when rawpy is missing).
 UPLOAD_RAW_ENABLED = env_bool(env, "UPLOAD_RAW_ENABLED", False)
+# A public image's original is served to others without its GPS position
+# (gallery.gpsstrip, edited out losslessly); its owner always gets the file as uploaded.
+STRIP_PUBLIC_GPS = env_bool(env, "STRIP_PUBLIC_GPS", True)
+# Text in pictures, recognised at index time on the workers by Tesseract 5
+# (gallery.ocr; clipsite.W004 warns when it or a language's data is missing).
+# Languages as Tesseract names them ("eng,deu"); each one slows recognition.
+OCR_ENABLED = env_bool(env, "OCR_ENABLED", True)
+OCR_LANGUAGES = env_list(env, "OCR_LANGUAGES", ["eng"])
+# Seconds of recognition per picture before its text is given up (empty);
+# the slowest picture of bench/ocr.py took 0.5 s.
+OCR_TIME_LIMIT = env_float(env, "OCR_TIME_LIMIT", 3.0, minimum=0.1)
+# The long side pictures are downscaled to first (bench/ocr.py: 1280 loses a
+# third of a 1080p screenshot's small text; 2048 reads 3 % more in 2.2x the time).
+OCR_MAX_SIDE = env_int(env, "OCR_MAX_SIDE", 1600, minimum=320)
 UPLOAD_MAX_SIDE = env_int(env, "UPLOAD_MAX_SIDE", 30_000, minimum=1)
 UPLOAD_MAX_ASPECT = env_int(env, "UPLOAD_MAX_ASPECT", 50, minimum=1)
 # EXIF, XMP, comments and text chunks together; the ICC profile apart.
@@ -348,6 +364,14 @@ SEARCH_NEGATIVE_STRATEGY = env_choice(
 )
 SEARCH_NEGATIVE_WEIGHT = env_float(env, "SEARCH_NEGATIVE_WEIGHT", 0.3)
 SEARCH_FACET_WINDOW = env_int(env, "SEARCH_FACET_WINDOW", 500, minimum=1)
+# Text queries: "hybrid" fuses CLIP's ranking with the lexical one (recognised
+# text, caption, file name, tags, place, camera) inside Qdrant; "semantic" is
+# CLIP alone, "text" the lexical side alone. A request's `mode` overrides it.
+SEARCH_DEFAULT_MODE = env_choice(env, "SEARCH_DEFAULT_MODE", "hybrid", SEARCH_MODES)
+# How many candidates each side hands to the fusion (reciprocal rank).
+SEARCH_FUSION_WINDOW = env_int(env, "SEARCH_FUSION_WINDOW", 100, minimum=1)
+# The Snowball language of lexical terms (stemming and stopwords).
+LEXICAL_LANGUAGE = env.get("LEXICAL_LANGUAGE", "english")
 # A cosine similarity, so in -1..1.
 DUPLICATE_THRESHOLD = env_float(env, "DUPLICATE_THRESHOLD", 0.95, minimum=-1.0, maximum=1.0)
 

@@ -32,8 +32,10 @@ from encoder import ClipEncoder, EncoderUnavailable, get_encoder
 from encoder.pipeline import encode_stream
 from gallery.decoding import open_reduced
 from gallery.indexes import index_activate, index_encoders, index_for
+from gallery.lexical import lexical_point
 from gallery.models import Image, VectorIndex
 from gallery.moderation import image_screen
+from gallery.ocr import RecognisedText, ocr_available, ocr_decode_side, recognise
 from gallery.tagging import auto_tags
 from vectorstore import VectorPoint, VectorStore, VectorStoreUnavailable, get_store
 
@@ -111,15 +113,23 @@ def images_index(
         return outcome
     primary = encoders[0]
     short_side = decode_short_side(primary)
+    reading = settings.OCR_ENABLED and ocr_available()
 
-    def prepare(image: Image) -> tuple[PILImage.Image, Any]:
-        picture = load_picture(image.file.name or "", short_side=short_side)
-        return picture, primary.prepare(picture)
+    def prepare(image: Image) -> tuple[PILImage.Image, Any, RecognisedText | None]:
+        # Text is recognised once an image (a model switch keeps it), on a
+        # picture decoded large enough for it, in the decode threads.
+        recognising = reading and image.text_indexed_at is None
+        picture = load_picture(
+            image.file.name or "",
+            short_side=short_side,
+            long_side=ocr_decode_side() if recognising else 0,
+        )
+        return picture, primary.prepare(picture), recognise(picture) if recognising else None
 
     batches = encode_stream(
         images,
         prepare=prepare,
-        encode=lambda prepared: primary.encode_prepared([pixels for _, pixels in prepared]),
+        encode=lambda prepared: primary.encode_prepared([pixels for _, pixels, _ in prepared]),
         batch_size=primary.batch_size,
         workers=settings.INDEX_DECODE_THREADS,
         failures=(UnreadableImage, OSError),
@@ -133,13 +143,13 @@ def images_index(
                 else:
                     outcome.retry[str(image.id)] = error
             if batch.items:
-                pictures = [picture for picture, _ in batch.prepared]
                 images_store_encoded(
                     images=batch.items,
-                    pictures=pictures,
+                    pictures=[picture for picture, _, _ in batch.prepared],
                     vectors=batch.vectors,
                     encoders=encoders,
                     store=store,
+                    texts=[text for _, _, text in batch.prepared],
                     request_ids=request_ids,
                 )
                 outcome.indexed += [str(image.id) for image in batch.items]
@@ -158,11 +168,14 @@ def images_store_encoded(
     vectors: np.ndarray,
     encoders: Sequence[ClipEncoder],
     store: VectorStore,
+    texts: Sequence[RecognisedText | None] | None = None,
     request_ids: Mapping[str, str] | None = None,
 ) -> None:
     """Tag, screen and upsert encoded `images` (`vectors` from `encoders[0]`), then mark them.
 
-    The other encoders (the collection search reads during a model change)
+    `texts` holds what was recognised in each picture (None: keep what the
+    row holds). Each point carries its lexical vector beside CLIP's
+    (`gallery.lexical`). The other encoders (the collection search reads during a model change)
     reuse the vector their collection already holds for an image and encode
     `pictures` only for the images it lacks, so a reindex encodes each image
     once. After the upserts the rows are re-read under a lock: a visibility
@@ -171,17 +184,27 @@ def images_store_encoded(
     Raises `VectorStoreUnavailable` or `EncoderUnavailable` with nothing marked.
     """
     primary = encoders[0]
-    for image, vector in zip(images, vectors, strict=True):
+    recognised = texts if texts is not None else [None] * len(images)
+    for image, vector, text in zip(images, vectors, recognised, strict=True):
         image.tags = auto_tags(primary, vector)
-        Image.objects.filter(pk=image.pk).update(tags=image.tags)
+        fields: dict[str, Any] = {"tags": image.tags}
+        if text is not None:
+            fields.update(image_recognised_fields(image, text))
+        Image.objects.filter(pk=image.pk).update(**fields)
         image_screen(image=image, encoder=primary, vector=vector)
     written = {image.pk: _shared_fields(image) for image in images}
+    lexical = {image.pk: lexical_point(image) for image in images}
     for position, encoder in enumerate(encoders):
         encoded = vectors if position == 0 else _vectors_for(encoder, store, images, pictures)
         store.upsert(
             encoder.collection_name,
             [
-                VectorPoint(id=image.id, vector=vector, payload=image.vector_payload())
+                VectorPoint(
+                    id=image.id,
+                    vector=vector,
+                    payload=image.vector_payload(),
+                    lexical=lexical[image.pk].lexical,
+                )
                 for image, vector in zip(images, encoded, strict=True)
             ],
         )
@@ -202,12 +225,34 @@ def images_store_encoded(
                 }
                 if changed:
                     store.set_payload([image.id], changed)
+                now = lexical_point(row)
+                if now != lexical[image.pk]:  # a caption, visibility or sharing change
+                    store.set_lexical([now])
                 image.mark_indexed(model_id=primary.model_id)
                 logger.info(
                     "Indexed image with %s (tags: %s)",
                     primary.model_id,
                     ", ".join(image.tags) or "none",
                 )
+
+
+def image_recognised_fields(image: Image, text: RecognisedText) -> dict[str, Any]:
+    """Set what was recognised in `image`'s picture on it; returns the fields to save.
+
+    A recognition that did not run (`engine` ""; an engine error) leaves the
+    image to be recognised again (`text_indexed_at` stays None).
+    """
+    image.recognised_text = text.text
+    image.text_words = [
+        {"t": word.text, "b": [round(v, 5) for v in word.box], "c": round(word.confidence, 1)}
+        for word in text.words
+    ]
+    image.text_engine = text.engine[:64]
+    image.text_indexed_at = timezone.now() if text.engine else None
+    return {
+        key: getattr(image, key)
+        for key in ("recognised_text", "text_words", "text_engine", "text_indexed_at")
+    }
 
 
 def _shared_fields(image: Image) -> dict[str, Any]:
@@ -311,8 +356,8 @@ def decode_short_side(encoder: ClipEncoder) -> int:
     return min(encoder.preprocessor.output_size)
 
 
-def load_picture(name: str, *, short_side: int | None = None) -> PILImage.Image:
-    """Decode a stored original near `short_side` pixels, EXIF-oriented, RGB.
+def load_picture(name: str, *, short_side: int | None = None, long_side: int = 0) -> PILImage.Image:
+    """Decode a stored original near `short_side` pixels (and `long_side`), EXIF-oriented, RGB.
 
     Raises `UnreadableImage` for bytes that do not decode; `OSError` from the
     storage itself (worth retrying) passes through.
@@ -323,7 +368,9 @@ def load_picture(name: str, *, short_side: int | None = None) -> PILImage.Image:
         raise UnreadableImage("the stored file is missing") from exc
     with handle:
         try:
-            return open_reduced(handle, short_side=short_side or settings.DECODE_SHORT_SIDE)
+            return open_reduced(
+                handle, short_side=short_side or settings.DECODE_SHORT_SIDE, long_side=long_side
+            )
         except Exception as exc:  # Pillow's plugins raise all kinds: the file is bad
             raise UnreadableImage(f"{type(exc).__name__}: {exc}") from exc
 

@@ -14,8 +14,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.metrics import IMAGES_INDEXED, INDEX_FAILURES
+from gallery.photometa import camera_name
 
 logger = logging.getLogger(__name__)
+
+DESCRIPTION_MAX_LENGTH = 2000
 
 
 class ImageQuerySet(models.QuerySet["Image"]):
@@ -93,6 +96,29 @@ class Image(models.Model):
         db_index=True,
     )
     moderation_reason = models.CharField(max_length=255, blank=True)
+    # What is known about the picture beyond its pixels: searchable words.
+    description = models.TextField(blank=True, max_length=DESCRIPTION_MAX_LENGTH)
+    # Words recognised in the picture (OCR) in reading order, and each word
+    # with its box as fractions of the picture ({"t", "b": [x, y, w, h], "c"}),
+    # so that pages can highlight them.
+    recognised_text = models.TextField(blank=True)
+    text_words = models.JSONField(default=list, blank=True)
+    # When the text side (recognition, the lexical vector) was built, and by
+    # which engine; None: indexed before it existed (`manage.py backfill_text`).
+    text_indexed_at = models.DateTimeField(null=True, blank=True)
+    text_engine = models.CharField(max_length=64, blank=True)
+    camera_make = models.CharField(max_length=128, blank=True)
+    camera_model = models.CharField(max_length=128, blank=True)
+    lens = models.CharField(max_length=128, blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    place_city = models.CharField(max_length=128, blank=True)
+    place_region = models.CharField(max_length=128, blank=True)
+    place_country = models.CharField(max_length=128, blank=True)
+    place_country_code = models.CharField(max_length=2, blank=True)
+    # Whether others who may see the image may see where it was taken; set
+    # from its owner's default (`Preferences.share_location`) at upload.
+    location_shared = models.BooleanField(default=False)
 
     objects = ImageQuerySet.as_manager()
 
@@ -111,8 +137,43 @@ class Image(models.Model):
         """When the picture was taken if known, else when it was uploaded."""
         return self.taken_at or self.uploaded_at
 
+    @property
+    def camera(self) -> str:
+        return camera_name(self.camera_make, self.camera_model)
+
+    @property
+    def has_location(self) -> bool:
+        return self.latitude is not None and self.longitude is not None
+
+    @property
+    def place_names(self) -> list[str]:
+        """City, region and country, the known ones, each once."""
+        names = (self.place_city, self.place_region, self.place_country)
+        return list(dict.fromkeys(n for n in names if n))
+
+    @property
+    def place(self) -> str:
+        return ", ".join(self.place_names)
+
+    def location_visible_to(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        """Whether `user` may see where the picture was taken: its owner, or anyone if shared."""
+        return self.location_shared or (user.is_authenticated and user.pk == self.owner_id)
+
+    @property
+    def location_searchable_by_others(self) -> bool:
+        """Whether place terms may answer other users' searches: only where they see the place.
+
+        A private image is only ever searched by its owner, so its place is
+        always searchable; a public one's only when its owner shares it.
+        """
+        return self.location_shared or self.visibility == Image.Visibility.PRIVATE
+
     def vector_payload(self) -> dict[str, Any]:
-        """The metadata stored beside the vector: what search filters on."""
+        """The metadata stored beside the vector: what search filters on.
+
+        The place fields and `text` (the lexical document, `gallery.lexical`)
+        come from `lexical_payload`, which a caption or sharing change rewrites alone.
+        """
         payload: dict[str, Any] = {
             "owner": str(self.owner_id),
             "visibility": self.visibility,
@@ -127,7 +188,41 @@ class Image(models.Model):
         }
         if self.taken_at:
             payload["taken_at"] = _rfc3339(self.taken_at)
-        return payload
+        if self.has_location:
+            payload["location"] = {"lat": self.latitude, "lon": self.longitude}
+        return {**payload, **self.lexical_payload()}
+
+    def lexical_document(self) -> str:
+        """The words search finds the image by, beside what CLIP sees in it.
+
+        Caption, recognised text, file name, tags, camera and lens, and the
+        place where others may search by it (`location_searchable_by_others`).
+        """
+        stem = self.original_filename.rsplit(".", 1)[0]
+        parts = [
+            self.description,
+            self.recognised_text,
+            " ".join(stem.replace("_", " ").replace("-", " ").split()),
+            " ".join(self.tags),
+            self.camera,
+            self.lens,
+        ]
+        if self.location_searchable_by_others:
+            parts += self.place_names
+        return "\n".join(part for part in parts if part)
+
+    def lexical_payload(self) -> dict[str, Any]:
+        """The payload keys that change with the text side (see `vector_payload`)."""
+        camera = [self.camera, self.camera_make, self.camera_model]
+        country = [self.place_country_code, self.place_country]
+        return {
+            "text": self.lexical_document(),
+            "has_text": int(bool(self.recognised_text.strip())),
+            "camera": _folded(camera),
+            "place": _folded(self.place_names),
+            "country": _folded(country),
+            "place_shown": int(self.location_shared),
+        }
 
     @property
     def is_hidden(self) -> bool:
@@ -158,8 +253,38 @@ class Image(models.Model):
         self.save(update_fields=["status", "error", "queued_at"])
 
 
+def _folded(values: list[str]) -> list[str]:
+    """Keyword values as filters compare them: case-folded, blanks and repeats dropped."""
+    return list(dict.fromkeys(v.strip().casefold() for v in values if v.strip()))
+
+
 def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Preferences(models.Model):
+    """A user's gallery defaults."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="gallery_preferences",
+    )
+    # Off: a public photo does not tell others where it was taken unless its
+    # owner says so, per image or here for every new upload.
+    share_location = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"
+
+    @classmethod
+    def of(cls, user: AbstractBaseUser) -> Preferences:
+        """`user`'s preferences (the defaults until they change one)."""
+        return cls.objects.filter(user_id=user.pk).first() or cls(user_id=user.pk)
 
 
 class TagLabel(models.Model):

@@ -8,6 +8,8 @@ it. Every decision, the system's included, is recorded with who, when and why.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -30,18 +32,40 @@ def concept_scores(encoder: ClipEncoder, vector: np.ndarray) -> list[tuple[str, 
     return [(name, float(c), concepts[name]) for name, c in zip(names, cosines, strict=True)]
 
 
-def image_screen(*, image: Image, encoder: ClipEncoder, vector: np.ndarray) -> bool:
-    """Flag `image` if it matches an unsafe concept. Staff decisions are never overridden.
+def blocklisted_words(text: str) -> list[str]:
+    """The words of `text` on `MODERATION_QUERY_BLOCKLIST`, in order, once each."""
+    blocked = {word.lower() for word in settings.MODERATION_QUERY_BLOCKLIST}
+    if not blocked:
+        return []
+    return list(dict.fromkeys(w for w in re.findall(r"[\w']+", text.lower()) if w in blocked))
 
-    Returns whether the image is flagged. Writes the row and a decision record.
+
+def image_screen(*, image: Image, encoder: ClipEncoder, vector: np.ndarray) -> bool:
+    """Flag `image` if it matches an unsafe concept, or its words are blocklisted.
+
+    The words are those it is found by (`Image.lexical_document`: the text
+    recognised in it, its caption, its file name...), checked as queries are.
+    Staff decisions are never overridden. Returns whether the image is
+    flagged. Writes the row and a decision record.
     """
+    hits = [(name, c) for name, c, threshold in concept_scores(encoder, vector) if c >= threshold]
+    if hits:
+        name, cosine = max(hits, key=lambda h: h[1])
+        return _flag(image, f"matches {name!r} (cosine {cosine:.3f})")
+    return image_screen_words(image=image)
+
+
+def image_screen_words(*, image: Image) -> bool:
+    """`image_screen`'s word check alone, for when only the words changed (a caption)."""
+    words = blocklisted_words(image.lexical_document())
+    if not words:
+        return False
+    return _flag(image, "shows blocklisted words: " + ", ".join(repr(w) for w in words[:5]))
+
+
+def _flag(image: Image, reason: str) -> bool:
     if image.moderation in (Image.Moderation.APPROVED, Image.Moderation.REJECTED):
         return False
-    hits = [(name, c) for name, c, threshold in concept_scores(encoder, vector) if c >= threshold]
-    if not hits:
-        return False
-    name, cosine = max(hits, key=lambda h: h[1])
-    reason = f"matches {name!r} (cosine {cosine:.3f})"
     with transaction.atomic():
         image.moderation = Image.Moderation.FLAGGED
         image.moderation_reason = reason

@@ -16,7 +16,10 @@ from django.db import IntegrityError, transaction
 from core.errors import ApplicationError, ServiceUnavailable
 from core.logcontext import task_headers
 from gallery.indexing import image_enqueue
-from gallery.models import Image
+from gallery.lexical import images_refresh_lexical
+from gallery.models import DESCRIPTION_MAX_LENGTH, Image, Preferences
+from gallery.moderation import image_screen_words
+from gallery.photometa import image_fields
 from gallery.validation import InspectedImage, inspect_image, make_thumbnail, read_upload
 from vectorstore import get_store
 
@@ -101,6 +104,8 @@ def image_record(
                 size=len(inspected.data),
                 taken_at=inspected.taken_at,
                 visibility=visibility,
+                location_shared=Preferences.of(owner).share_location,
+                **image_fields(inspected.metadata),
             )
             if enqueue:
                 _enqueue_index(image)
@@ -134,7 +139,51 @@ def image_set_visibility(*, image: Image, visibility: str) -> Image:
             # Inside the transaction: if the store cannot be updated, the
             # database keeps the old visibility too, so search never disagrees.
             get_store().set_payload([image.id], {"visibility": visibility})
+            # Whether others may find it by its place's name goes with visibility.
+            images_refresh_lexical([row])
     return image
+
+
+def image_update(
+    *, image: Image, description: str | None = None, location_shared: bool | None = None
+) -> Image:
+    """Change `image`'s caption and whether others may see where it was taken.
+
+    The row is locked as `image_set_visibility` locks it, and the store's
+    text side follows in the same transaction. A caption with blocklisted
+    words flags the image for review, as recognised text does.
+    """
+    changes: dict[str, object] = {}
+    if description is not None:
+        if len(description) > DESCRIPTION_MAX_LENGTH:
+            raise ApplicationError(
+                "invalid_description",
+                f"A description is at most {DESCRIPTION_MAX_LENGTH} characters.",
+            )
+        changes["description"] = description.strip()
+    if location_shared is not None:
+        changes["location_shared"] = bool(location_shared)
+    if not changes:
+        return image
+    with transaction.atomic():
+        row = Image.objects.select_for_update().get(pk=image.pk)
+        for key, value in changes.items():
+            setattr(row, key, value)
+            setattr(image, key, value)
+        row.save(update_fields=list(changes))
+        if "description" in changes and image_screen_words(image=row):
+            get_store().set_payload([row.id], {"hidden": int(row.is_hidden)})
+            image.moderation, image.moderation_reason = row.moderation, row.moderation_reason
+        images_refresh_lexical([row])
+    return image
+
+
+def preferences_set(*, user: AbstractBaseUser, share_location: bool) -> Preferences:
+    """Set `user`'s default for new uploads: whether others see where a photo was taken."""
+    preferences, _ = Preferences.objects.update_or_create(
+        user_id=user.pk, defaults={"share_location": bool(share_location)}
+    )
+    return preferences
 
 
 def image_reindex(*, image: Image) -> Image:

@@ -12,7 +12,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -25,6 +25,7 @@ from core.errors import ApplicationError
 from gallery.camera_raw import RAW_FORMATS, RawHeader, rawpy_module, read_raw_header
 from gallery.containers import image_end, png_chunks
 from gallery.decoding import decode_reduced, open_raw, oriented_size
+from gallery.photometa import PhotoMetadata, read_photo_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class InspectedImage:
     mode: str
     taken_at: datetime | None
     image: PILImage.Image
+    metadata: PhotoMetadata = field(default_factory=PhotoMetadata)
 
     @property
     def extension(self) -> str:
@@ -163,6 +165,7 @@ def inspect_image(data: bytes) -> InspectedImage:
     # `_taken_at` forgives any error, so read first it would forgive a broken
     # image too (which Pillow then "loads" from its half-filled buffer).
     taken_at = _taken_at(probe)
+    metadata = read_photo_metadata(probe)
 
     return InspectedImage(
         data=data,
@@ -173,6 +176,7 @@ def inspect_image(data: bytes) -> InspectedImage:
         mode=mode,
         taken_at=taken_at,
         image=rgb,
+        metadata=metadata,
     )
 
 

@@ -47,7 +47,10 @@ def duplicate_groups(*, user: User) -> list[list[SearchResult]]:
     for image_id in parent:
         members.setdefault(find(image_id), []).append(image_id)
     groups = [
-        [SearchResult(image=by_id[i], score=scores.get(i, 1.0)) for i in sorted(ids, key=str)]
+        [
+            SearchResult(image=by_id[i], score=scores.get(i, 1.0), similarity=scores.get(i, 1.0))
+            for i in sorted(ids, key=str)
+        ]
         for ids in members.values()
         if len(ids) > 1
     ]
@@ -73,6 +76,10 @@ def _neighbours(user: User, images: list[Image], *, limit: int) -> dict[object, 
     found_ids = {hit.id for hits in hit_lists for hit in hits}
     rows = Image.objects.owned_by(user).in_bulk(list(found_ids))
     return {
-        image.pk: [SearchResult(image=rows[h.id], score=h.score) for h in hits if h.id in rows]
+        image.pk: [
+            SearchResult(image=rows[h.id], score=h.score, similarity=h.score)
+            for h in hits
+            if h.id in rows
+        ]
         for image, hits in zip(asked, hit_lists, strict=True)
     }

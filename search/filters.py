@@ -13,14 +13,24 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from core.errors import ApplicationError
-from vectorstore import DateRange, Filter, Match, MatchAny, Range
+from vectorstore import DateRange, Filter, GeoBox, GeoRadius, Match, MatchAny, Range
 
 # `visibility` narrows within what the user may see anyway: "private" means
 # the user's own private images.
-KEYWORD_KEYS = {"format", "tags", "visibility"}
+KEYWORD_KEYS = {"format", "tags", "visibility", "camera", "place", "country"}
+# Stored case-folded (`Image.lexical_payload`): "Lisbon" finds "lisbon".
+FOLDED_KEYS = {"camera", "place", "country"}
 INTEGER_KEYS = {"width", "height"}
+BOOLEAN_KEYS = {"has_text"}
 DATETIME_KEYS = {"timestamp", "uploaded_at", "taken_at"}
-ALLOWED_KEYS = KEYWORD_KEYS | INTEGER_KEYS | DATETIME_KEYS
+# `location` takes `near` (lat, lon, km) or `bbox` (north, west, south, east).
+GEO_KEYS = {"location"}
+ALLOWED_KEYS = KEYWORD_KEYS | INTEGER_KEYS | BOOLEAN_KEYS | DATETIME_KEYS | GEO_KEYS
+# Where a photo was taken is the owner's to share: on another user's image
+# these conditions see its place only if the owner shares it (`place_shown`),
+# so no filter, not even a must_not, can tell where an unshared photo was taken.
+LOCATION_KEYS = {"place", "country", "location"}
+NEAR_MAX_KM = 20_000.0
 CLAUSES = ("must", "should", "must_not")
 RANGE_OPS = ("gte", "gt", "lte", "lt")
 
@@ -30,8 +40,12 @@ class InvalidFilter(ApplicationError):
         super().__init__("invalid_filter", message)
 
 
-def parse_filter(raw: Any) -> Filter | None:
-    """`{"must": [...], "should": [...], "must_not": [...]}` to a `Filter` (None if empty)."""
+def parse_filter(raw: Any, *, viewer: str | None = None) -> Filter | None:
+    """`{"must": [...], "should": [...], "must_not": [...]}` to a `Filter` (None if empty).
+
+    `viewer` (a user id) sees the place of their own images whether shared or
+    not (`LOCATION_KEYS`).
+    """
     if raw is None or raw == {}:
         return None
     if not isinstance(raw, dict):
@@ -47,13 +61,26 @@ def parse_filter(raw: Any) -> Filter | None:
         if len(conditions) > 32:
             raise InvalidFilter(f"filters.{clause} has more than 32 conditions.")
         parsed[clause] = tuple(
-            _condition(c, f"filters.{clause}[{i}]") for i, c in enumerate(conditions)
+            _guarded(_condition(c, f"filters.{clause}[{i}]"), viewer)
+            for i, c in enumerate(conditions)
         )
     result = Filter(**parsed)
     return result or None
 
 
-def _condition(raw: Any, where: str) -> Match | MatchAny | Range | DateRange:
+Parsed = Match | MatchAny | Range | DateRange | GeoRadius | GeoBox
+
+
+def _guarded(condition: Parsed, viewer: str | None) -> Parsed | Filter:
+    if condition.key not in LOCATION_KEYS:
+        return condition
+    may_see = [Match("place_shown", 1)]
+    if viewer is not None:
+        may_see.insert(0, Match("owner", viewer))
+    return Filter(must=(condition, Filter(should=tuple(may_see))))
+
+
+def _condition(raw: Any, where: str) -> Parsed:
     if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
         raise InvalidFilter(f"{where} must be an object with a string key.")
     key = raw["key"]
@@ -63,11 +90,55 @@ def _condition(raw: Any, where: str) -> Match | MatchAny | Range | DateRange:
             f"Allowed keys: {', '.join(sorted(ALLOWED_KEYS))}."
         )
     kinds = set(raw) - {"key"}
+    if key in GEO_KEYS:
+        if kinds == {"near"}:
+            return _near(key, raw["near"], where)
+        if kinds == {"bbox"}:
+            return _bbox(key, raw["bbox"], where)
+        raise InvalidFilter(f"{where}: {key} takes exactly one of near or bbox.")
     if kinds == {"match"}:
         return _match(key, raw["match"], where)
     if kinds == {"range"}:
         return _range(key, raw["range"], where)
     raise InvalidFilter(f"{where} must have exactly one of match or range.")
+
+
+def _near(key: str, near: Any, where: str) -> GeoRadius:
+    if not isinstance(near, dict) or set(near) != {"lat", "lon", "km"}:
+        raise InvalidFilter(f'{where}.near must be {{"lat": ..., "lon": ..., "km": ...}}.')
+    lat = _coordinate(near["lat"], 90.0, f"{where}.near.lat")
+    lon = _coordinate(near["lon"], 180.0, f"{where}.near.lon")
+    km = near["km"]
+    if isinstance(km, bool) or not isinstance(km, int | float) or not 0 < km <= NEAR_MAX_KM:
+        raise InvalidFilter(f"{where}.near.km must be a number of kilometres above 0.")
+    return GeoRadius(key, lat=lat, lon=lon, meters=float(km) * 1000.0)
+
+
+def _bbox(key: str, box: Any, where: str) -> GeoBox:
+    sides = {"north", "west", "south", "east"}
+    if not isinstance(box, dict) or set(box) != sides:
+        raise InvalidFilter(f"{where}.bbox must have north, west, south and east.")
+    north = _coordinate(box["north"], 90.0, f"{where}.bbox.north")
+    south = _coordinate(box["south"], 90.0, f"{where}.bbox.south")
+    if south > north:
+        raise InvalidFilter(f"{where}.bbox: south must not be above north.")
+    return GeoBox(
+        key,
+        north=north,
+        west=_coordinate(box["west"], 180.0, f"{where}.bbox.west"),
+        south=south,
+        east=_coordinate(box["east"], 180.0, f"{where}.bbox.east"),
+    )
+
+
+def _coordinate(value: Any, bound: float, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not -bound <= value <= bound
+    ):
+        raise InvalidFilter(f"{where} must be a number from {-bound:g} to {bound:g}.")
+    return float(value)
 
 
 def _match(key: str, match: Any, where: str) -> Match | MatchAny:
@@ -85,6 +156,10 @@ def _match(key: str, match: Any, where: str) -> Match | MatchAny:
 
 
 def _scalar(key: str, value: Any, where: str) -> str | int:
+    if key in BOOLEAN_KEYS:
+        if not isinstance(value, bool):
+            raise InvalidFilter(f"{where}: {key} values must be true or false.")
+        return int(value)
     if key in INTEGER_KEYS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidFilter(f"{where}: {key} values must be integers.")
@@ -92,11 +167,13 @@ def _scalar(key: str, value: Any, where: str) -> str | int:
     if not isinstance(value, str) or not value or len(value) > 100:
         raise InvalidFilter(f"{where}: {key} values must be non-empty strings.")
     # Formats are stored as Pillow names (JPEG, PNG, WEBP, GIF).
-    return value.upper() if key == "format" else value
+    if key == "format":
+        return value.upper()
+    return value.casefold() if key in FOLDED_KEYS else value
 
 
 def _range(key: str, bounds: Any, where: str) -> Range | DateRange:
-    if key in KEYWORD_KEYS:
+    if key in KEYWORD_KEYS | BOOLEAN_KEYS:
         raise InvalidFilter(f"{where}: {key} takes a match, not a range.")
     if not isinstance(bounds, dict) or not bounds or set(bounds) - set(RANGE_OPS):
         raise InvalidFilter(f"{where}.range must use gte, gt, lte and/or lt.")

@@ -3,7 +3,6 @@ concept (the concepts images are screened for, `gallery.moderation`)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,15 +10,13 @@ from django.conf import settings
 
 from core.errors import ApplicationError
 from encoder import ClipEncoder
-from gallery.moderation import concept_scores
+from gallery.moderation import blocklisted_words, concept_scores
 
 
 def query_check(*, encoder: ClipEncoder, texts: Sequence[str], vectors: np.ndarray) -> None:
     """Refuse a query whose words are blocklisted or whose meaning is an unsafe concept."""
-    blocked = {word.lower() for word in settings.MODERATION_QUERY_BLOCKLIST}
     for text, vector in zip(texts, vectors, strict=True):
-        words = set(re.findall(r"[\w']+", text.lower()))
-        if words & blocked:
+        if blocklisted_words(text):
             raise _rejected()
         for _, cosine, threshold in concept_scores(encoder, vector):
             if cosine >= threshold + settings.MODERATION_QUERY_MARGIN:

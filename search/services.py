@@ -5,12 +5,20 @@ negative texts and negative images. Positives are combined into one vector;
 negatives steer away from it, either by vector arithmetic or by Qdrant's
 recommend scoring (`SEARCH_NEGATIVE_STRATEGY`). Every result's `score` is its
 cosine similarity to the combined positive vector.
+
+Query texts are also matched by their words (`mode`): "hybrid" fuses CLIP's
+ranking with the lexical one (BM25 over recognised text, caption, file name,
+tags, place and camera; `gallery.lexical`) by reciprocal rank inside the
+store, "text" ranks by words alone and "semantic" by CLIP alone. A quoted
+phrase must appear as written (hybrid and text). Each result says which side
+found it (`matched`) and, for words, shows where (`snippet`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -31,8 +39,11 @@ from gallery.models import Image
 from gallery.validation import inspect_image, read_upload
 from search.filters import parse_filter
 from search.moderation import query_check
+from search.modes import SEARCH_MODES
 from search.querycache import text_vectors
-from vectorstore import Filter, HasId, Hit, Match, VectorQuery, get_store
+from vectorstore import Filter, HasId, Hit, Match, Phrase, VectorQuery, get_store
+from vectorstore.base import TEXT_FIELD
+from vectorstore.lexical import lexicon
 
 User = AbstractBaseUser | AnonymousUser
 CURSOR_SALT = "search.cursor"
@@ -63,6 +74,15 @@ class SearchRequest:
     filters: Any = None
     facets: bool = False
     exclude_ids: tuple[UUID, ...] = ()
+    # "hybrid", "semantic" or "text"; None: SEARCH_DEFAULT_MODE for a query
+    # with text, "semantic" for one by image alone.
+    mode: str | None = None
+
+    @property
+    def resolved_mode(self) -> str:
+        if self.mode is not None:
+            return self.mode
+        return settings.SEARCH_DEFAULT_MODE if self.texts else "semantic"
 
     def fingerprint(self) -> str:
         """Identifies the query apart from paging, so a cursor only continues its own query."""
@@ -79,6 +99,7 @@ class SearchRequest:
             "filters": self.filters,
             "limit": self.limit,
             "exclude": [str(i) for i in self.exclude_ids],
+            "mode": self.resolved_mode,
         }
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[
             :16
@@ -86,9 +107,26 @@ class SearchRequest:
 
 
 @dataclass(frozen=True)
+class Snippet:
+    """Words of a result's text around what matched; `highlights` are (start, end) in `text`."""
+
+    source: str  # "text" (recognised in the picture) or "description"
+    text: str
+    highlights: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
 class SearchResult:
+    """`score` ranks the results (the cosine for a CLIP query, the store's fused or
+    BM25 score for one with words); `similarity` is always the cosine to the query."""
+
     image: Image
     score: float
+    similarity: float
+    # Which side found it: "semantic" (CLIP ranked it within the fusion
+    # window), "text" (it holds a query word).
+    matched: tuple[str, ...] = ("semantic",)
+    snippet: Snippet | None = None
 
 
 @dataclass
@@ -103,6 +141,10 @@ class _Prepared:
     request: SearchRequest
     positive: np.ndarray
     query: VectorQuery
+    # The query's lexical terms, and CLIP's side alone (to tell which side
+    # found a fused result); empty and None for a semantic query.
+    terms: frozenset[int] = frozenset()
+    semantic_side: VectorQuery | None = None
 
 
 def access_filter(user: User) -> Filter:
@@ -134,12 +176,16 @@ def search_batch(*, user: User, requests: Sequence[SearchRequest]) -> list[Searc
     prepared = [_prepare(user, encoder, r, vectors) for r in requests]
     store = get_store()
     collection = encoder.collection_name
+    queries = [p.query for p in prepared]
+    sides = [p.semantic_side for p in prepared if p.semantic_side is not None]
     with timed(SEARCH_STAGE_SECONDS, stage="vector_query"):
-        hit_lists = store.query_batch(collection, [p.query for p in prepared])
+        answers = store.query_batch(collection, queries + sides)
+    hit_lists, side_hits = answers[: len(queries)], iter(answers[len(queries) :])
     pages = []
     for item, hits in zip(prepared, hit_lists, strict=True):
+        semantic = {hit.id for hit in next(side_hits)} if item.semantic_side is not None else None
         with timed(SEARCH_STAGE_SECONDS, stage="hydrate"):
-            page = _page(user, item, hits)
+            page = _page(user, item, hits, semantic)
         if item.request.facets:
             window = replace(
                 item.query, limit=settings.SEARCH_FACET_WINDOW, offset=0, with_payload=True
@@ -212,6 +258,7 @@ def _prepare(
         raise ApplicationError(
             "invalid_limit", f"limit must be between 1 and {settings.SEARCH_MAX_LIMIT}."
         )
+    mode = _checked_mode(request)
     ids = [i for i in (request.image_id,) if i is not None] + list(request.negative_image_ids)
     stored = image_vectors(user=user, encoder=encoder, ids=ids)
 
@@ -240,9 +287,17 @@ def _prepare(
     negatives = [vectors[n] for n in request.negative_texts] + [
         stored[i] for i in request.negative_image_ids
     ]
-    scope = Filter(must=tuple(c for c in (access_filter(user), parse_filter(request.filters)) if c))
-    if request.exclude_ids:
-        scope = Filter(must=scope.must, must_not=(HasId(request.exclude_ids),))
+    words = " ".join(t.text for t in request.texts) if mode != "semantic" else ""
+    lexical = lexicon(settings.LEXICAL_LANGUAGE).query(words) if words else None
+    viewer = str(user.pk)
+    conditions: list[Any] = [access_filter(user), parse_filter(request.filters, viewer=viewer)]
+    if mode != "semantic":
+        conditions += [Phrase(TEXT_FIELD, phrase) for phrase in quoted_phrases(words)]
+    excluded: list[Any] = [HasId(request.exclude_ids)] if request.exclude_ids else []
+    if mode == "text":
+        # Words alone: a negative is a word (or phrase) the image must not hold.
+        excluded += [Phrase(TEXT_FIELD, n) for n in request.negative_texts]
+    scope = Filter(must=tuple(c for c in conditions if c), must_not=tuple(excluded))
     strategy = settings.SEARCH_NEGATIVE_STRATEGY
     # Recommend scoring compares a candidate's similarity to the positive with
     # its similarity to each negative. Image-image similarities run far higher
@@ -260,30 +315,68 @@ def _prepare(
     if negatives and strategy == "arithmetic":
         vector = _normalise(positive - settings.SEARCH_NEGATIVE_WEIGHT * np.mean(negatives, axis=0))
     recommend = bool(negatives) and strategy != "arithmetic"
+    dense = mode != "text"
+    window = max(settings.SEARCH_FUSION_WINDOW, request.offset + request.limit + 1)
     query = VectorQuery(
-        vector=None if recommend else vector,
-        positives=(positive,) if recommend else (),
-        negatives=tuple(negatives) if recommend else (),
+        vector=None if recommend or not dense else vector,
+        positives=(positive,) if recommend and dense else (),
+        negatives=tuple(negatives) if recommend and dense else (),
         strategy=strategy if recommend else "best_score",
         # One extra result tells whether another page exists.
         limit=request.limit + 1,
         offset=request.offset,
         filter=scope,
-        # Without negatives the store scores by cosine to the positive vector
-        # and can apply the threshold itself; otherwise _scored does.
-        score_threshold=None if negatives else request.min_score,
-        # Only a query moved by negatives rescores its hits by their vectors.
-        with_vectors=bool(negatives),
+        # A plain CLIP query is scored by cosine to the positive vector, and
+        # the store can apply the threshold itself; otherwise _scored does.
+        score_threshold=request.min_score if not negatives and lexical is None else None,
+        # Any other query's hits are rescored by their vectors.
+        with_vectors=bool(negatives) or lexical is not None,
+        lexical=lexical,
+        fusion_window=window,
     )
-    return _Prepared(request=request, positive=positive, query=query)
+    semantic_side = None
+    if dense and lexical is not None:
+        semantic_side = replace(
+            query, lexical=None, limit=window, offset=0, with_vectors=False, score_threshold=None
+        )
+    terms = frozenset(lexical.indices) if lexical is not None else frozenset()
+    return _Prepared(
+        request=request, positive=positive, query=query, terms=terms, semantic_side=semantic_side
+    )
 
 
-def _page(user: User, item: _Prepared, hits: list[Hit]) -> SearchPage:
+def _checked_mode(request: SearchRequest) -> str:
+    mode = request.resolved_mode
+    if mode not in SEARCH_MODES:
+        raise ApplicationError(
+            "invalid_mode", f"mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}."
+        )
+    if mode == "text" and (request.image_id or request.image_vector is not None):
+        raise ApplicationError(
+            "invalid_mode",
+            "mode text matches words only: search by an image in hybrid or semantic mode.",
+        )
+    if mode == "text" and request.negative_image_ids:
+        raise ApplicationError(
+            "invalid_mode",
+            "mode text matches words only: steer away from images in hybrid or semantic mode.",
+        )
+    if mode == "text" and not request.texts:
+        raise ApplicationError("empty_query", "mode text needs a query text.")
+    return mode
+
+
+def quoted_phrases(text: str) -> list[str]:
+    """The phrases in double quotes in `text`, as they must appear (a lone word counts)."""
+    return [" ".join(p.split()) for p in re.findall(r'"([^"]+)"', text) if p.strip()]
+
+
+def _page(user: User, item: _Prepared, hits: list[Hit], semantic: set[UUID] | None) -> SearchPage:
     request = item.request
     more = len(hits) > request.limit
     scored = _scored(item, hits[: request.limit])
-    rows = Image.objects.visible_to(user).order_by().in_bulk([hit_id for hit_id, _ in scored])
-    results = [SearchResult(image=rows[i], score=s) for i, s in scored if i in rows]
+    rows = Image.objects.visible_to(user).order_by().in_bulk([hit_id for hit_id, *_ in scored])
+    results = [_result(item, rows[i], s, c, semantic) for i, s, c in scored if i in rows]
     cursor = None
     if more:
         payload = {"o": request.offset + request.limit, "q": request.fingerprint()}
@@ -291,23 +384,74 @@ def _page(user: User, item: _Prepared, hits: list[Hit]) -> SearchPage:
     return SearchPage(results=results, next_cursor=cursor)
 
 
-def _scored(item: _Prepared, hits: list[Hit]) -> list[tuple[UUID, float]]:
-    """(id, cosine to the positive vector), keeping the store's order, above `min_score`."""
+def _result(
+    item: _Prepared, image: Image, score: float, similarity: float, semantic: set[UUID] | None
+) -> SearchResult:
+    """A result with which side found it and, where its words did, a snippet of them."""
+    if not item.terms:
+        return SearchResult(image=image, score=score, similarity=similarity)
+    words = lexicon(settings.LEXICAL_LANGUAGE)
+    holds_words = bool(words.terms(image.lexical_document()) & item.terms)
+    matched = []
+    if item.query.dense and (semantic is None or image.id in semantic):
+        matched.append("semantic")
+    if holds_words:
+        matched.append("text")
+    snippet = _snippet(image, item.terms) if holds_words else None
+    return SearchResult(
+        image=image,
+        score=score,
+        similarity=similarity,
+        matched=tuple(matched),
+        snippet=snippet,
+    )
+
+
+SNIPPET_CONTEXT = 60
+
+
+def _snippet(image: Image, terms: frozenset[int]) -> Snippet | None:
+    """The recognised text or caption around its first matching word, with every match marked."""
+    words = lexicon(settings.LEXICAL_LANGUAGE)
+    for source, text in (("text", image.recognised_text), ("description", image.description)):
+        text = " ".join(text.split())
+        spans = words.matches(text, terms)
+        if not spans:
+            continue
+        start = max(0, spans[0][0] - SNIPPET_CONTEXT)
+        end = min(len(text), spans[0][1] + 2 * SNIPPET_CONTEXT)
+        # Whole words at the edges: move in to the next space.
+        if start > 0:
+            start = text.find(" ", start) + 1 or start
+        if end < len(text):
+            end = text.rfind(" ", start, end) if text.rfind(" ", start, end) > spans[0][1] else end
+        marked = tuple((s - start, e - start) for s, e in spans if s >= start and e <= end)
+        return Snippet(source=source, text=text[start:end], highlights=marked)
+    return None
+
+
+def _scored(item: _Prepared, hits: list[Hit]) -> list[tuple[UUID, float, float]]:
+    """(id, score, cosine to the positive vector), in the store's order, cosine >= `min_score`.
+
+    A CLIP query's score is the cosine; a query with words is ranked by the
+    store's fused (or BM25) score, which is what `score` then gives.
+    """
     scored = []
     # A plain nearest query already scores by cosine to the positive vector;
     # keep the store's number so it agrees with the store's own threshold.
     plain = item.query.vector is not None and np.array_equal(item.query.vector, item.positive)
     for hit in hits:
-        rescore = not plain and hit.vector is not None
-        score = float(hit.vector @ item.positive) if rescore else hit.score
-        if item.request.min_score is None or score >= item.request.min_score:
-            scored.append((hit.id, score))
+        rescore = not (plain and item.query.lexical is None) and hit.vector is not None
+        similarity = float(hit.vector @ item.positive) if rescore else hit.score
+        if item.request.min_score is None or similarity >= item.request.min_score:
+            score = hit.score if item.query.lexical is not None else similarity
+            scored.append((hit.id, score, similarity))
     return scored
 
 
 def _facets(item: _Prepared, hits: list[Hit]) -> dict[str, dict[str, int]]:
     """Counts per format and tag over the query's result window (scores above min_score)."""
-    kept = {hit_id for hit_id, _ in _scored(item, hits)}
+    kept = {hit_id for hit_id, *_ in _scored(item, hits)}
     formats: Counter[str] = Counter()
     tags: Counter[str] = Counter()
     for hit in hits:

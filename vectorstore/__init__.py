@@ -10,6 +10,8 @@ from django.utils.module_loading import import_string
 from vectorstore.base import (
     GraphMaintenance,
     Hit,
+    LexicalPoint,
+    SparseVector,
     VectorPoint,
     VectorQuery,
     VectorStore,
@@ -17,19 +19,34 @@ from vectorstore.base import (
 )
 from vectorstore.client import QdrantClientStore
 from vectorstore.edge import EdgeStore
-from vectorstore.filters import DateRange, Filter, HasId, Match, MatchAny, Range
+from vectorstore.filters import (
+    DateRange,
+    Filter,
+    GeoBox,
+    GeoRadius,
+    HasId,
+    Match,
+    MatchAny,
+    Phrase,
+    Range,
+)
 
 __all__ = [
     "DateRange",
     "EdgeStore",
     "Filter",
+    "GeoBox",
+    "GeoRadius",
     "GraphMaintenance",
     "HasId",
     "Hit",
+    "LexicalPoint",
     "Match",
     "MatchAny",
+    "Phrase",
     "QdrantClientStore",
     "Range",
+    "SparseVector",
     "VectorPoint",
     "VectorQuery",
     "VectorStore",

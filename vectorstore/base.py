@@ -12,6 +12,15 @@ import numpy as np
 from core.errors import ServiceUnavailable
 from vectorstore.filters import Filter
 
+# The two vectors of a point: CLIP's (unnamed, as collections made before
+# the lexical one had it) and the sparse lexical one, scored with Qdrant's IDF.
+DENSE_VECTOR = ""
+LEXICAL_VECTOR = "text"
+# The payload field holding the lexical document, full-text indexed for phrases.
+TEXT_FIELD = "text"
+# Reciprocal rank fusion's k: a result at rank r on a side adds 1 / (k + r).
+RRF_K = 60
+
 # Payload fields that search filters on, and the index type each gets.
 PAYLOAD_INDEXES: dict[str, str] = {
     "owner": "keyword",
@@ -24,6 +33,13 @@ PAYLOAD_INDEXES: dict[str, str] = {
     "timestamp": "datetime",
     "uploaded_at": "datetime",
     "taken_at": "datetime",
+    "camera": "keyword",
+    "place": "keyword",
+    "country": "keyword",
+    "has_text": "integer",
+    "place_shown": "integer",
+    "location": "geo",
+    TEXT_FIELD: "text",
 }
 
 
@@ -33,9 +49,30 @@ class VectorStoreUnavailable(ServiceUnavailable):
 
 
 @dataclass(frozen=True)
+class SparseVector:
+    """A lexical vector: term ids and their weights (BM25 term frequencies; IDF is the store's)."""
+
+    indices: tuple[int, ...] = ()
+    values: tuple[float, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.indices)
+
+
+@dataclass(frozen=True)
 class VectorPoint:
     id: UUID
     vector: np.ndarray
+    payload: dict[str, Any] = field(default_factory=dict)
+    lexical: SparseVector | None = None
+
+
+@dataclass(frozen=True)
+class LexicalPoint:
+    """A point's lexical side alone: its sparse vector and the payload keys built with it."""
+
+    id: UUID
+    lexical: SparseVector
     payload: dict[str, Any] = field(default_factory=dict)
 
 
@@ -49,11 +86,15 @@ class Hit:
 
 @dataclass(frozen=True)
 class VectorQuery:
-    """One query: nearest to `vector`, or Qdrant's recommend over `positives`/`negatives`.
+    """One query: nearest to `vector`, or Qdrant's recommend over `positives`/`negatives`,
+    or nearest to the sparse `lexical` vector, or both sides fused.
 
     `strategy` picks Qdrant's recommend scoring: "best_score" (a point scores
     by its best positive unless a negative is closer) or "sum_scores" (sum of
-    positive minus negative similarities).
+    positive minus negative similarities). Given a dense side and `lexical`,
+    the store takes each side's best `fusion_window` points within `filter`
+    and fuses the two rankings by reciprocal rank (`RRF_K`), in one request.
+    `score_threshold` bounds a dense-only query's cosine.
     """
 
     vector: np.ndarray | None = None
@@ -66,12 +107,23 @@ class VectorQuery:
     score_threshold: float | None = None
     with_payload: bool = False
     with_vectors: bool = False
+    lexical: SparseVector | None = None
+    fusion_window: int = 100
 
     def __post_init__(self) -> None:
-        if (self.vector is None) == (not self.positives):
+        if self.vector is not None and self.positives:
             raise ValueError("give either vector or positives")
+        if not self.dense and self.lexical is None:
+            raise ValueError("give vector, positives or lexical")
         if self.strategy not in {"best_score", "sum_scores"}:
             raise ValueError(f"unknown recommend strategy {self.strategy!r}")
+        if self.score_threshold is not None and self.lexical is not None:
+            raise ValueError("score_threshold bounds a dense-only query")
+
+    @property
+    def dense(self) -> bool:
+        """Whether the query has a dense side (a vector, or positives to recommend from)."""
+        return self.vector is not None or bool(self.positives)
 
 
 class GraphMaintenance(Protocol):
@@ -136,6 +188,10 @@ class VectorStore(Protocol):
     def count(self, collection: str, filter: Filter | None = None) -> int: ...
 
     def set_payload(self, ids: Sequence[UUID], payload: dict[str, Any]) -> None: ...
+
+    def set_lexical(self, points: Sequence[LexicalPoint]) -> None:
+        """Replace the lexical vector and set the payload keys of `points` in every collection."""
+        ...
 
     def delete(self, ids: Sequence[UUID]) -> None: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -11,14 +12,26 @@ from qdrant_client import QdrantClient, models
 
 from vectorstore import filters as f
 from vectorstore.base import (
+    DENSE_VECTOR,
+    LEXICAL_VECTOR,
     PAYLOAD_INDEXES,
+    RRF_K,
     Hit,
+    LexicalPoint,
     QueryShortcuts,
+    SparseVector,
     VectorPoint,
     VectorQuery,
     VectorStoreUnavailable,
 )
-from vectorstore.translate import FilterModels, ids_filter, point_uuid, to_hit, to_qdrant_filter
+from vectorstore.translate import (
+    FilterModels,
+    dense_vector,
+    ids_filter,
+    point_uuid,
+    to_hit,
+    to_qdrant_filter,
+)
 from vectorstore.tuning import GRAPH_LINKED, IndexTuning
 
 CLIENT_FILTERS: FilterModels[models.Filter] = FilterModels(
@@ -29,7 +42,17 @@ CLIENT_FILTERS: FilterModels[models.Filter] = FilterModels(
     number_range=models.Range,
     datetime_range=models.DatetimeRange,
     has_id=lambda ids: models.HasIdCondition(has_id=[str(i) for i in ids]),
+    match_phrase=lambda phrase: models.MatchPhrase(phrase=phrase),
+    geo_radius=lambda lat, lon, meters: models.GeoRadius(
+        center=models.GeoPoint(lat=lat, lon=lon), radius=meters
+    ),
+    geo_box=lambda north, west, south, east: models.GeoBoundingBox(
+        top_left=models.GeoPoint(lat=north, lon=west),
+        bottom_right=models.GeoPoint(lat=south, lon=east),
+    ),
 )
+
+LEXICAL_PARAMS = models.SparseVectorParams(modifier=models.Modifier.IDF)
 
 
 def payload_schema(key: str, kind: str) -> Any:
@@ -43,6 +66,17 @@ def payload_schema(key: str, kind: str) -> Any:
     if kind == "integer":
         return models.IntegerIndexParams(
             type=models.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=linked
+        )
+    if kind == "geo":
+        return models.GeoIndexParams(type=models.GeoIndexType.GEO, enable_hnsw=False)
+    if kind == "text":
+        return models.TextIndexParams(
+            type=models.TextIndexType.TEXT,
+            tokenizer=models.TokenizerType.WORD,
+            lowercase=True,
+            ascii_folding=True,
+            phrase_matching=True,
+            enable_hnsw=False,
         )
     return models.DatetimeIndexParams(type=models.DatetimeIndexType.DATETIME, enable_hnsw=linked)
 
@@ -105,13 +139,18 @@ class QdrantClientStore(QueryShortcuts):
     def ensure_collection(self, name: str, dim: int) -> None:
         if name in self._known:
             return
-        with _unavailable():
-            if not self.client.collection_exists(name):
+        with _unavailable(), warnings.catch_warnings():
+            # Local mode warns that it ignores payload indexes; a server uses them.
+            warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
+            if self.client.collection_exists(name):
+                self._upgrade(name)
+            else:
                 self.client.create_collection(
                     name,
                     vectors_config=models.VectorParams(
                         size=dim, distance=models.Distance.COSINE, on_disk=self.tuning.quantized
                     ),
+                    sparse_vectors_config={LEXICAL_VECTOR: LEXICAL_PARAMS},
                     hnsw_config=self._hnsw,
                     quantization_config=self._quantization,
                     optimizers_config=models.OptimizersConfigDiff(
@@ -123,6 +162,22 @@ class QdrantClientStore(QueryShortcuts):
                         name, key, field_schema=payload_schema(key, kind)
                     )
         self._known.add(name)
+
+    def _upgrade(self, name: str) -> None:
+        """Give a collection made by an earlier release the lexical vector and the
+        payload indexes it lacks."""
+        info = self.client.get_collection(name)
+        if LEXICAL_VECTOR not in (info.config.params.sparse_vectors or {}):
+            self.client.create_vector_name(
+                name,
+                LEXICAL_VECTOR,
+                models.SparseVectorNameConfig(
+                    sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)
+                ),
+            )
+        for key, kind in PAYLOAD_INDEXES.items():
+            if key not in (info.payload_schema or {}):
+                self.client.create_payload_index(name, key, field_schema=payload_schema(key, kind))
 
     def collections(self) -> list[str]:
         with _unavailable():
@@ -142,7 +197,7 @@ class QdrantClientStore(QueryShortcuts):
             self.client.upsert(
                 collection,
                 points=[
-                    models.PointStruct(id=str(p.id), vector=p.vector.tolist(), payload=p.payload)
+                    models.PointStruct(id=str(p.id), vector=_vectors(p), payload=p.payload)
                     for p in points
                 ],
                 wait=True,
@@ -160,33 +215,38 @@ class QdrantClientStore(QueryShortcuts):
         return [[to_hit(p) for p in response.points] for response in responses]
 
     def _request(self, query: VectorQuery) -> models.QueryRequest:
-        scoring: Any
-        if query.vector is not None:
-            scoring = query.vector.tolist()
-        else:
-            strategy = (
-                models.RecommendStrategy.SUM_SCORES
-                if query.strategy == "sum_scores"
-                else models.RecommendStrategy.BEST_SCORE
-            )
-            scoring = models.RecommendQuery(
-                recommend=models.RecommendInput(
-                    positive=[v.tolist() for v in query.positives],
-                    negative=[v.tolist() for v in query.negatives],
-                    strategy=strategy,
+        flt = to_qdrant_filter(query.filter, CLIENT_FILTERS)
+        params = (
+            self._acorn_search_params
+            if self.tuning.acorn_for(query.filter)
+            else self._search_params
+        )
+        sides: list[tuple[Any, str | None]] = []
+        if query.dense:
+            sides.append((_dense_scoring(query), None))
+        if query.lexical is not None:
+            sides.append((_sparse(query.lexical), LEXICAL_VECTOR))
+        scoring, using = sides[0]
+        prefetch = None
+        if len(sides) == 2:
+            # The filter goes into each side: a fused query's own filter would
+            # only narrow what the sides already chose.
+            prefetch = [
+                models.Prefetch(
+                    query=side, using=name, filter=flt, params=params, limit=query.fusion_window
                 )
-            )
+                for side, name in sides
+            ]
+            scoring, using = models.RrfQuery(rrf=models.Rrf(k=RRF_K)), None
         return models.QueryRequest(
             query=scoring,
-            filter=to_qdrant_filter(query.filter, CLIENT_FILTERS),
+            using=using,
+            prefetch=prefetch,
+            filter=flt,
             limit=query.limit,
             offset=query.offset,
             score_threshold=query.score_threshold,
-            params=(
-                self._acorn_search_params
-                if self.tuning.acorn_for(query.filter)
-                else self._search_params
-            ),
+            params=params,
             with_payload=query.with_payload,
             with_vector=query.with_vectors,
         )
@@ -198,11 +258,8 @@ class QdrantClientStore(QueryShortcuts):
             records = self.client.retrieve(
                 collection, ids=[str(i) for i in ids], with_vectors=True, with_payload=False
             )
-        return {
-            point_uuid(r.id): np.asarray(r.vector, dtype=np.float32)
-            for r in records
-            if r.vector is not None
-        }
+        vectors = {point_uuid(r.id): dense_vector(r.vector) for r in records}
+        return {i: np.asarray(v, dtype=np.float32) for i, v in vectors.items() if v is not None}
 
     def count(self, collection: str, filter: f.Filter | None = None) -> int:
         if not self._exists(collection):
@@ -226,6 +283,36 @@ class QdrantClientStore(QueryShortcuts):
         for name in self.collections():
             with _unavailable():
                 self.client.set_payload(name, payload=payload, points=selected)
+
+    def set_lexical(self, points: Sequence[LexicalPoint]) -> None:
+        """Replace the lexical side of `points` in every collection that holds them.
+
+        Updating a vector raises for an id the collection lacks (404 from a
+        server), so each collection is asked which of them it holds.
+        """
+        if not points:
+            return
+        for name in self.collections():
+            with _unavailable():
+                records = self.client.retrieve(
+                    name, ids=[str(p.id) for p in points], with_payload=False, with_vectors=False
+                )
+                held = {point_uuid(r.id) for r in records}
+                mine = [p for p in points if p.id in held]
+                if not mine:
+                    continue
+                self.client.update_vectors(
+                    name,
+                    points=[
+                        models.PointVectors(
+                            id=str(p.id), vector={LEXICAL_VECTOR: _sparse(p.lexical)}
+                        )
+                        for p in mine
+                    ],
+                )
+                for point in mine:
+                    if point.payload:
+                        self.client.set_payload(name, payload=point.payload, points=[str(point.id)])
 
     def delete(self, ids: Sequence[UUID]) -> None:
         """Delete the points `ids` from every collection that holds them.
@@ -265,6 +352,34 @@ class QdrantClientStore(QueryShortcuts):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
+
+
+def _vectors(point: VectorPoint) -> dict[str, Any]:
+    vectors: dict[str, Any] = {DENSE_VECTOR: point.vector.tolist()}
+    if point.lexical:
+        vectors[LEXICAL_VECTOR] = _sparse(point.lexical)
+    return vectors
+
+
+def _dense_scoring(query: VectorQuery) -> Any:
+    if query.vector is not None:
+        return query.vector.tolist()
+    strategy = (
+        models.RecommendStrategy.SUM_SCORES
+        if query.strategy == "sum_scores"
+        else models.RecommendStrategy.BEST_SCORE
+    )
+    return models.RecommendQuery(
+        recommend=models.RecommendInput(
+            positive=[v.tolist() for v in query.positives],
+            negative=[v.tolist() for v in query.negatives],
+            strategy=strategy,
+        )
+    )
 
 
 class _unavailable:

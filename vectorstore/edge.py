@@ -28,9 +28,14 @@ import qdrant_edge as qe
 
 from vectorstore import filters as f
 from vectorstore.base import (
+    DENSE_VECTOR,
+    LEXICAL_VECTOR,
     PAYLOAD_INDEXES,
+    RRF_K,
     Hit,
+    LexicalPoint,
     QueryShortcuts,
+    SparseVector,
     VectorPoint,
     VectorQuery,
     VectorStoreUnavailable,
@@ -39,6 +44,7 @@ from vectorstore.graphs import GraphBuilds
 from vectorstore.shards import ShardSet, call
 from vectorstore.translate import (
     FilterModels,
+    dense_vector,
     ids_filter,
     point_uuid,
     rfc3339_or_none,
@@ -72,6 +78,11 @@ EDGE_FILTERS: FilterModels[qe.Filter] = FilterModels(
     number_range=qe.RangeFloat,
     datetime_range=_datetime_range,
     has_id=lambda ids: qe.HasIdCondition(set(ids)),
+    match_phrase=qe.MatchPhrase,
+    geo_radius=lambda lat, lon, meters: qe.GeoRadius(qe.GeoPoint(lon=lon, lat=lat), meters),
+    geo_box=lambda north, west, south, east: qe.GeoBoundingBox(
+        qe.GeoPoint(lon=west, lat=north), qe.GeoPoint(lon=east, lat=south)
+    ),
 )
 
 
@@ -107,7 +118,7 @@ class EdgeStore(QueryShortcuts):
             indexing_threshold=indexing_threshold_kb,
             max_segment_size=self.tuning.max_segment_kb,
         )
-        self._shards = ShardSet(self.path, self._create)
+        self._shards = ShardSet(self.path, self._create, upgrade=self._upgrade)
         self._graphs = GraphBuilds(self._shards, background_build_min=background_build_min)
 
     # -- collections -------------------------------------------------------
@@ -124,6 +135,15 @@ class EdgeStore(QueryShortcuts):
             shard.update(qe.UpdateOperation.create_field_index(key, self._schema(key, kind)))
         return shard
 
+    def _upgrade(self, shard: qe.EdgeShard) -> None:
+        """Give a shard made by an earlier release what this one adds: the lexical
+        vector and the payload indexes it lacks (both operations are idempotent)."""
+        shard.update(qe.UpdateOperation.create_sparse_vector(LEXICAL_VECTOR, qe.Modifier.Idf))
+        indexed = set(shard.info().payload_schema)
+        for key, kind in PAYLOAD_INDEXES.items():
+            if key not in indexed:
+                shard.update(qe.UpdateOperation.create_field_index(key, self._schema(key, kind)))
+
     def _config(self, dim: int) -> qe.EdgeConfig:
         quantization = None
         if self.tuning.quantized:
@@ -134,6 +154,7 @@ class EdgeStore(QueryShortcuts):
             vectors=qe.EdgeVectorParams(
                 size=dim, distance=qe.Distance.Cosine, on_disk=self.tuning.quantized
             ),
+            sparse_vectors={LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             hnsw_config=self._hnsw,
             quantization_config=quantization,
             optimizers=self._optimizers,
@@ -147,6 +168,16 @@ class EdgeStore(QueryShortcuts):
             return qe.KeywordIndexParams(is_tenant=key == "owner", enable_hnsw=linked)
         if kind == "integer":
             return qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=linked)
+        if kind == "geo":
+            return qe.GeoIndexParams(enable_hnsw=False)
+        if kind == "text":
+            return qe.TextIndexParams(
+                tokenizer=qe.TokenizerType.Word,
+                lowercase=True,
+                ascii_folding=True,
+                phrase_matching=True,
+                enable_hnsw=False,
+            )
         return qe.DatetimeIndexParams(enable_hnsw=linked)
 
     def _search_params(self, flt: f.Filter | None) -> qe.SearchParams:
@@ -173,7 +204,7 @@ class EdgeStore(QueryShortcuts):
         if self._shards.get(collection, dim=len(points[0].vector)) is None:  # pragma: no cover
             raise VectorStoreUnavailable(f"Cannot create collection {collection}")
         op = qe.UpdateOperation.upsert_points(
-            [qe.Point(p.id, _floats(p.vector), p.payload) for p in points]
+            [qe.Point(p.id, _vectors(p), p.payload) for p in points]
         )
         self._shards.write(collection, op)
         self._graphs.maybe_build(collection)
@@ -196,25 +227,31 @@ class EdgeStore(QueryShortcuts):
         return [[to_hit(p) for p in points] for points in results]
 
     def _request(self, query: VectorQuery) -> qe.QueryRequest:
-        scoring: Any
-        if query.vector is not None:
-            scoring = qe.Query.Nearest(_floats(query.vector))
-        else:
-            recommend = qe.RecommendQuery(
-                [_floats(v) for v in query.positives], [_floats(v) for v in query.negatives]
-            )
-            scoring = (
-                qe.Query.RecommendSumScores(recommend)
-                if query.strategy == "sum_scores"
-                else qe.Query.RecommendBestScore(recommend)
-            )
+        flt = to_qdrant_filter(query.filter, EDGE_FILTERS)
+        params = self._search_params(query.filter)
+        sides: list[Any] = []
+        if query.dense:
+            sides.append(_dense_scoring(query))
+        if query.lexical is not None:
+            sides.append(qe.Query.Nearest(_sparse(query.lexical), using=LEXICAL_VECTOR))
+        prefetches = None
+        scoring = sides[0]
+        if len(sides) == 2:
+            # The filter goes into each side: a fused query's own filter would
+            # only narrow what the sides already chose.
+            prefetches = [
+                qe.Prefetch(query.fusion_window, query=side, params=params, filter=flt)
+                for side in sides
+            ]
+            scoring = qe.Fusion.Rrf(k=RRF_K)
         return qe.QueryRequest(
             limit=query.limit,
             offset=query.offset,
             query=scoring,
-            filter=to_qdrant_filter(query.filter, EDGE_FILTERS),
+            prefetches=prefetches,
+            filter=flt,
             score_threshold=query.score_threshold,
-            params=self._search_params(query.filter),
+            params=params,
             with_payload=query.with_payload,
             with_vector=query.with_vectors,
         )
@@ -226,11 +263,8 @@ class EdgeStore(QueryShortcuts):
             if shard is None:
                 return {}
             records = call(shard.retrieve, list(ids), False, True)
-        return {
-            point_uuid(r.id): np.asarray(r.vector, dtype=np.float32)
-            for r in records
-            if r.vector is not None
-        }
+        vectors = {point_uuid(r.id): dense_vector(r.vector) for r in records}
+        return {i: np.asarray(v, dtype=np.float32) for i, v in vectors.items() if v is not None}
 
     def count(self, collection: str, filter: f.Filter | None = None) -> int:
         request = qe.CountRequest(filter=to_qdrant_filter(filter, EDGE_FILTERS), exact=True)
@@ -249,6 +283,37 @@ class EdgeStore(QueryShortcuts):
         op = qe.UpdateOperation.set_payload_by_filter(ids_filter(ids, EDGE_FILTERS), payload)
         for name in self._shards.names():
             self._shards.write(name, op)
+
+    def set_lexical(self, points: Sequence[LexicalPoint]) -> None:
+        """Replace the lexical side of `points` in every collection that holds them.
+
+        Updating a vector, unlike setting a payload by filter, raises for an id
+        the shard lacks, so each collection is asked which of them it holds.
+        """
+        if not points:
+            return
+        for name in self._shards.names():
+            with self._shards.reading(name) as shard:
+                if shard is None:  # pragma: no cover  (listed on disk)
+                    continue
+                held = {
+                    point_uuid(r.id)
+                    for r in call(shard.retrieve, [p.id for p in points], False, False)
+                }
+            mine = [p for p in points if p.id in held]
+            if not mine:
+                continue
+            self._shards.write(
+                name,
+                qe.UpdateOperation.update_vectors(
+                    [qe.PointVectors(p.id, {LEXICAL_VECTOR: _sparse(p.lexical)}) for p in mine]
+                ),
+            )
+            for point in mine:
+                if point.payload:
+                    self._shards.write(
+                        name, qe.UpdateOperation.set_payload([point.id], point.payload)
+                    )
 
     def delete(self, ids: Sequence[UUID]) -> None:
         """Delete the points `ids` from every collection; ids a collection lacks are skipped."""
@@ -292,3 +357,25 @@ class EdgeStore(QueryShortcuts):
 
 def _floats(vector: np.ndarray) -> list[float]:
     return [float(x) for x in vector]
+
+
+def _sparse(vector: SparseVector) -> qe.SparseVector:
+    return qe.SparseVector(list(vector.indices), list(vector.values))
+
+
+def _vectors(point: VectorPoint) -> dict[str, Any]:
+    vectors: dict[str, Any] = {DENSE_VECTOR: _floats(point.vector)}
+    if point.lexical:
+        vectors[LEXICAL_VECTOR] = _sparse(point.lexical)
+    return vectors
+
+
+def _dense_scoring(query: VectorQuery) -> Any:
+    if query.vector is not None:
+        return qe.Query.Nearest(_floats(query.vector))
+    recommend = qe.RecommendQuery(
+        [_floats(v) for v in query.positives], [_floats(v) for v in query.negatives]
+    )
+    if query.strategy == "sum_scores":
+        return qe.Query.RecommendSumScores(recommend)
+    return qe.Query.RecommendBestScore(recommend)

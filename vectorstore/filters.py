@@ -49,6 +49,35 @@ class HasId:
 
 
 @dataclass(frozen=True)
+class Phrase:
+    """The words of `phrase`, in order, in the full-text indexed field `key`."""
+
+    key: str
+    phrase: str
+
+
+@dataclass(frozen=True)
+class GeoRadius:
+    """A geo point field within `meters` of (`lat`, `lon`)."""
+
+    key: str
+    lat: float
+    lon: float
+    meters: float
+
+
+@dataclass(frozen=True)
+class GeoBox:
+    """A geo point field inside the box from its north-west to its south-east corner."""
+
+    key: str
+    north: float
+    west: float
+    south: float
+    east: float
+
+
+@dataclass(frozen=True)
 class Filter:
     must: tuple[Condition, ...] = field(default=())
     should: tuple[Condition, ...] = field(default=())
@@ -65,4 +94,4 @@ def rfc3339(value: datetime) -> str:
     return value.isoformat()
 
 
-Condition = Match | MatchAny | Range | DateRange | HasId | Filter
+Condition = Match | MatchAny | Range | DateRange | HasId | Phrase | GeoRadius | GeoBox | Filter

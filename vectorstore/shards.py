@@ -43,9 +43,16 @@ class ShardSet:
     holds the directory; every engine call raises it when the engine fails.
     """
 
-    def __init__(self, path: Path, create: Callable[[Path, int], qe.EdgeShard]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        create: Callable[[Path, int], qe.EdgeShard],
+        *,
+        upgrade: Callable[[qe.EdgeShard], None] | None = None,
+    ) -> None:
         self.path = path
         self._create = create
+        self._upgrade = upgrade
         self._open: dict[str, qe.EdgeShard] = {}
         # Guards `_open`: opening a shard, and the moment a swap replaces it.
         self._lock = threading.RLock()
@@ -79,6 +86,8 @@ class ShardSet:
                 loaded = (directory / "edge_config.json").exists() or (directory / "wal").exists()
                 if loaded:
                     shard = qe.EdgeShard.load(str(directory))
+                    if self._upgrade is not None:
+                        self._upgrade(shard)
                 elif dim is None:
                     return None
                 else:

@@ -20,7 +20,7 @@ from uuid import UUID
 import numpy as np
 
 from vectorstore import filters as f
-from vectorstore.base import Hit
+from vectorstore.base import DENSE_VECTOR, Hit
 
 F = TypeVar("F")
 
@@ -33,7 +33,9 @@ class FilterModels(Generic[F]):
     `field(key=, match=None, range=None)`, `match_value(value)`,
     `match_any(values)`, `number_range(gte=, gt=, lte=, lt=)` and
     `datetime_range(gte=, gt=, lte=, lt=)` (aware datetimes, or None),
-    `has_id(ids)`.
+    `has_id(ids)`, `match_phrase(phrase)`, `geo_radius(lat, lon, meters)` and
+    `geo_box(north, west, south, east)` (each the condition's `match` or
+    geo argument, which `field` takes as `geo_radius=` / `geo_bounding_box=`).
     """
 
     filter: Callable[..., F]
@@ -43,6 +45,9 @@ class FilterModels(Generic[F]):
     number_range: Callable[..., Any]
     datetime_range: Callable[..., Any]
     has_id: Callable[[tuple[UUID, ...]], Any]
+    match_phrase: Callable[[str], Any]
+    geo_radius: Callable[[float, float, float], Any]
+    geo_box: Callable[[float, float, float, float], Any]
 
 
 def to_qdrant_filter(flt: f.Filter | None, models: FilterModels[F]) -> F | None:
@@ -74,6 +79,17 @@ def _condition(cond: f.Condition, models: FilterModels[Any]) -> Any:
         return models.field(key=cond.key, match=models.match_value(cond.value))
     if isinstance(cond, f.MatchAny):
         return models.field(key=cond.key, match=models.match_any(cond.value_list()))
+    if isinstance(cond, f.Phrase):
+        return models.field(key=cond.key, match=models.match_phrase(cond.phrase))
+    if isinstance(cond, f.GeoRadius):
+        return models.field(
+            key=cond.key, geo_radius=models.geo_radius(cond.lat, cond.lon, cond.meters)
+        )
+    if isinstance(cond, f.GeoBox):
+        return models.field(
+            key=cond.key,
+            geo_bounding_box=models.geo_box(cond.north, cond.west, cond.south, cond.east),
+        )
     if isinstance(cond, f.Range):
         return models.field(
             key=cond.key,
@@ -97,11 +113,21 @@ def point_uuid(value: Any) -> UUID:
 
 def to_hit(point: Any) -> Hit:
     """A scored point of either library as a `Hit`; its vector only when one was asked for."""
-    vector = getattr(point, "vector", None)
+    vector = dense_vector(getattr(point, "vector", None))
     return Hit(
         id=point_uuid(point.id),
         score=float(point.score),
         payload=point.payload,
-        # Our collections hold one unnamed vector: a list when asked for, else None.
-        vector=np.asarray(vector, dtype=np.float32) if isinstance(vector, list) else None,
+        vector=np.asarray(vector, dtype=np.float32) if vector is not None else None,
     )
+
+
+def dense_vector(vector: Any) -> list[float] | None:
+    """The CLIP vector of a returned point's vectors (None when none was asked for).
+
+    A collection holding only the unnamed dense vector returns a list; one that
+    also holds the named sparse vector returns a dict, the dense one under "".
+    """
+    if isinstance(vector, dict):
+        vector = vector.get(DENSE_VECTOR)
+    return vector if isinstance(vector, list) else None

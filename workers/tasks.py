@@ -1,6 +1,7 @@
 """Celery tasks: thin, idempotent, JSON arguments only. Each calls one service.
 
-`index_image_task` runs on the `index` queue (GPU workers), the rest on
+`index_image_task` and `backfill_text_task` run on the `index` queue (the
+workers that decode and recognise), the rest on
 `maintenance` (settings.CELERY_TASK_ROUTES). Every task has the soft and hard
 time limits of settings.CELERY_TASK_SOFT_TIME_LIMIT / CELERY_TASK_TIME_LIMIT.
 """
@@ -17,6 +18,7 @@ from celery_batches import Batches, SimpleRequest
 from django.conf import settings
 
 from core.metrics import INDEX_SECONDS, timed
+from gallery.backfill import images_backfill_text
 from gallery.indexing import image_index_give_up, images_claim_stale, images_index_by_id
 from gallery.reconcile import reconcile_ranges, reconcile_vectors
 
@@ -99,3 +101,9 @@ def reconcile_chunk_task(start: str | None, stop: str | None) -> dict[str, int]:
         start=UUID(start) if start else None, stop=UUID(stop) if stop else None
     )
     return {"requeued": report.requeued, "orphans": report.orphan_vectors_removed}
+
+
+@shared_task(acks_late=True)
+def backfill_text_task(image_ids: list[str], recognise_text: bool = True) -> int:
+    """Build the text side of images indexed before it existed (`manage.py backfill_text`)."""
+    return images_backfill_text(image_ids=image_ids, recognise_text=recognise_text)

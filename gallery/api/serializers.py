@@ -5,7 +5,7 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
-from gallery.models import Image
+from gallery.models import DESCRIPTION_MAX_LENGTH, Image
 
 _STAND_IN = "00000000-0000-4000-8000-000000000000"
 # DRF's own conversion of a datetime (the configured format and time zone).
@@ -17,6 +17,9 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
     thumbnail_url = serializers.SerializerMethodField()
     filename = serializers.CharField(source="original_filename", read_only=True)
     flagged = serializers.BooleanField(source="is_hidden", read_only=True)
+    camera = serializers.CharField(read_only=True)
+    place = serializers.SerializerMethodField()
+    location = serializers.SerializerMethodField()
 
     class Meta:
         model = Image
@@ -37,6 +40,13 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
             "tags",
             "model_id",
             "flagged",
+            "description",
+            "recognised_text",
+            "camera",
+            "lens",
+            "place",
+            "location",
+            "location_shared",
         ]
         read_only_fields = fields
 
@@ -62,7 +72,34 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
             "tags": image.tags,
             "model_id": str(image.model_id),
             "flagged": image.is_hidden,
+            "description": str(image.description),
+            "recognised_text": str(image.recognised_text),
+            "camera": image.camera,
+            "lens": str(image.lens),
+            "place": self.get_place(image),
+            "location": self.get_location(image),
+            "location_shared": bool(image.location_shared),
         }
+
+    def get_place(self, image: Image) -> dict[str, str] | None:
+        """City, region and country, where the asking user may see where it was taken."""
+        if not image.place_names or not self._sees_location(image):
+            return None
+        return {
+            "city": image.place_city,
+            "region": image.place_region,
+            "country": image.place_country,
+            "country_code": image.place_country_code,
+        }
+
+    def get_location(self, image: Image) -> dict[str, float] | None:
+        if image.latitude is None or image.longitude is None or not self._sees_location(image):
+            return None
+        return {"lat": image.latitude, "lon": image.longitude}
+
+    def _sees_location(self, image: Image) -> bool:
+        request = self.context.get("request")
+        return request is not None and image.location_visible_to(request.user)
 
     def get_url(self, image: Image) -> str:
         return self._absolute("api:image-file", image)
@@ -90,4 +127,21 @@ class ImageUploadSerializer(serializers.Serializer[None]):
 
 
 class ImageUpdateSerializer(serializers.Serializer[None]):
-    visibility = serializers.ChoiceField(choices=Image.Visibility.choices)
+    visibility = serializers.ChoiceField(choices=Image.Visibility.choices, required=False)
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, trim_whitespace=True, required=False
+    )
+    location_shared = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError(
+                "Give visibility, description and/or location_shared."
+            )
+        return attrs
+
+
+class PreferencesSerializer(serializers.Serializer[None]):
+    share_location = serializers.BooleanField(
+        help_text="Whether others who may see your new uploads see where they were taken."
+    )

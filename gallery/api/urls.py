@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from gallery.api.views import ImageViewSet
+from gallery.api.views import ImageViewSet, PreferencesApi
 
 router = SimpleRouter()
 router.register("images", ImageViewSet, basename="image")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("preferences/", PreferencesApi.as_view(), name="preferences"),
+    *router.urls,
+]

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gallery.api.serializers import ImageSerializer
+from search.modes import SEARCH_MODES
 from search.services import SearchRequest, TextTerm
 
 
@@ -122,6 +123,12 @@ class SearchSerializer(serializers.Serializer[None]):
     min_score = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False)
     filters = JSONValueField(kind=dict, required=False, allow_null=True)
     facets = serializers.BooleanField(default=False)
+    mode = serializers.ChoiceField(
+        choices=SEARCH_MODES,
+        required=False,
+        help_text="hybrid (CLIP and words fused; the default for text), semantic (CLIP "
+        "alone) or text (words alone: recognised text, caption, file name, tags, place).",
+    )
 
     def to_request(self, **extra: Any) -> SearchRequest:
         data = self.validated_data
@@ -137,6 +144,7 @@ class SearchSerializer(serializers.Serializer[None]):
             min_score=data.get("min_score"),
             filters=data.get("filters"),
             facets=data["facets"],
+            mode=data.get("mode"),
             **extra,
         )
 
@@ -167,16 +175,50 @@ class ClassifySerializer(serializers.Serializer[None]):
         return value
 
 
+class SnippetSerializer(serializers.Serializer[None]):
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=["text", "description"], help_text="Recognised in the picture, or its caption."
+    )
+    text = serializers.CharField()
+    highlights = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2),
+        help_text="[start, end) of each matched word in text.",
+    )
+
+
 class SearchResultSerializer(serializers.Serializer[None]):
     image = ImageSerializer()
-    score = serializers.FloatField()
+    score = serializers.FloatField(
+        help_text="What ranks the results: the cosine similarity in semantic mode, the "
+        "fused (hybrid) or BM25 (text) score otherwise."
+    )
+    similarity = serializers.FloatField(
+        help_text="Cosine similarity to the query's CLIP vector, in every mode."
+    )
+    matched = serializers.ListField(
+        child=serializers.ChoiceField(choices=["semantic", "text"]),
+        help_text="Which side found it: CLIP (semantic), its words (text), or both.",
+    )
+    snippet = SnippetSerializer(allow_null=True, help_text="Where its words matched, or null.")
 
     def to_representation(self, result: Any) -> dict[str, Any]:
-        # Both fields directly, as ImageSerializer does (search results are
+        # The fields directly, as ImageSerializer does (search results are
         # serialised many at a time).
+        snippet = result.snippet
         return {
             "image": self.fields["image"].to_representation(result.image),
             "score": float(result.score),
+            "similarity": float(result.similarity),
+            "matched": list(result.matched),
+            "snippet": (
+                {
+                    "source": snippet.source,
+                    "text": snippet.text,
+                    "highlights": [list(span) for span in snippet.highlights],
+                }
+                if snippet is not None
+                else None
+            ),
         }
 
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from gallery.api.serializers import ImageSerializer
 from gallery.models import Image
 from search.api.serializers import SearchResultSerializer
-from search.services import SearchResult
+from search.services import SearchResult, Snippet
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +62,19 @@ def test_image_serializer_gives_what_drfs_field_walk_gives() -> None:
         assert ImageSerializer(image, context=context).data == _walked(
             ImageSerializer(image, context=context), image
         )
-    results = [SearchResult(image=image, score=0.25 * n) for n, image in enumerate(images)]
+    results = [
+        SearchResult(image=image, score=0.25 * n, similarity=0.2 * n)
+        for n, image in enumerate(images)
+    ]
+    results.append(
+        SearchResult(
+            image=images[0],
+            score=0.03,
+            similarity=0.1,
+            matched=("semantic", "text"),
+            snippet=Snippet(source="text", text="gate B12", highlights=((0, 4), (5, 8))),
+        )
+    )
     listed = SearchResultSerializer(results, many=True, context=context).data
     walked = SearchResultSerializer(results, many=True, context=context)
     assert listed == [_walked(walked.child, result) for result in results]  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Property: no query of any kind ever returns another user's private image."""
+"""Property: no query of any kind ever returns another user's private image, and no query
+tells anyone where another user's photo was taken unless its owner shares it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from encoder import reset_encoder
 from gallery.models import Image, VectorIndex
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
 from tests.support.models import second_model
+from tests.support.photos import LISBON, camera_exif
 from vectorstore import Filter, HasId, Match, get_store
 
 pytestmark = pytest.mark.django_db
@@ -24,12 +26,28 @@ pytestmark = pytest.mark.django_db
 PALETTE = [(220, 30, 30), (30, 160, 40), (30, 60, 220), (240, 200, 20), (20, 20, 20), (200, 0, 200)]
 SHAPES = ["circle", "square", "triangle"]
 
+# Each image: (owner, visibility, look, whether its owner shares where it was taken).
 plans = st.lists(
-    st.tuples(st.integers(0, 2), st.sampled_from(["private", "public"]), st.integers(0, 17)),
+    st.tuples(
+        st.integers(0, 2), st.sampled_from(["private", "public"]), st.integers(0, 17), st.booleans()
+    ),
     min_size=1,
     max_size=6,
     unique_by=lambda p: p[2],
 )
+# Every image is a geotagged photo whose file name holds these words: the
+# lexical side and the place filters can reach every one of them.
+WORDS_NAME = "holiday beach photo.jpg"
+PLACE_FILTERS = [
+    {"must": [{"key": "place", "match": {"value": "lisbon"}}]},
+    {"must": [{"key": "country", "match": {"any": ["pt", "portugal"]}}]},
+    {"must": [{"key": "location", "near": {"lat": 38.72, "lon": -9.14, "km": 30}}]},
+]
+
+
+def _photo(look: int) -> bytes:
+    exif = camera_exif(position=LISBON)
+    return image_bytes(picture(PALETTE[look % 6], shape=SHAPES[look // 6]), "JPEG", exif=exif)
 
 
 def _forbidden_for(viewer: Any) -> set[str]:
@@ -71,9 +89,25 @@ def _seen(client: Any, any_ids: list[str]) -> set[str]:
     collect(client.post("/api/search/image/", {"file": query, "limit": 100}, format="multipart"))
     collect(
         client.post(
-            "/api/search/batch/", {"searches": [{"query": "x", "limit": 100}]}, format="json"
+            "/api/search/batch/",
+            {
+                "searches": [
+                    {"query": "x", "limit": 100},
+                    {"query": "holiday", "mode": "text", "limit": 100},
+                ]
+            },
+            format="json",
         )
     )
+    for mode in ("text", "hybrid"):
+        for words in ("holiday photo", '"beach photo"', "lisbon"):
+            collect(
+                client.post(
+                    "/api/search/",
+                    {"query": words, "mode": mode, "limit": 100, "facets": True},
+                    format="json",
+                )
+            )
     collect(client.get("/api/duplicates/"))
     for image_id in any_ids:
         detail = client.get(f"/api/images/{image_id}/")
@@ -97,6 +131,28 @@ def _seen(client: Any, any_ids: list[str]) -> set[str]:
     return seen
 
 
+def _told_where(client: Any) -> set[str]:
+    """Ids of the images whose place this client learns: shown in a result, or matched
+    by a place filter or the place's name."""
+    told: set[str] = set()
+    for mode in ("semantic", "hybrid", "text"):
+        for flt in [None, *PLACE_FILTERS]:
+            body = client.post(
+                "/api/search/",
+                {"query": "lisbon", "mode": mode, "limit": 100, "filters": flt},
+                format="json",
+            ).json()
+            for result in body["results"]:
+                image = result["image"]
+                if image["place"] is not None or image["location"] is not None:
+                    told.add(image["id"])
+                if flt is not None or "text" in result["matched"]:
+                    told.add(image["id"])
+    listed = client.get("/api/images/?page_size=200").json()["results"]
+    told.update(i["id"] for i in listed if i["place"] is not None or i["location"] is not None)
+    return told
+
+
 @settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -107,11 +163,14 @@ def test_no_query_returns_another_users_private_image(
     users = [make_user(f"u{i}-{uuid.uuid4().hex[:8]}") for i in range(3)]
     clients = [api_client(u) for u in users]
     ids = []
-    for owner, visibility, look in plan:
-        data = image_bytes(picture(PALETTE[look % 6], shape=SHAPES[look // 6]))
-        response = upload(clients[owner], data, visibility=visibility)
+    for owner, visibility, look, shared in plan:
+        response = upload(clients[owner], _photo(look), WORDS_NAME, visibility=visibility)
         assert response.status_code == 201, response.json()
         ids.append(response.json()["id"])
+        if shared:
+            clients[owner].patch(
+                f"/api/images/{ids[-1]}/", {"location_shared": True}, format="json"
+            )
     viewer = users[viewer_index]
 
     seen = _seen(clients[viewer_index], ids)
@@ -120,10 +179,19 @@ def test_no_query_returns_another_users_private_image(
     # And the viewer does see what they may: their own images and public ones.
     allowed = {
         i
-        for i, (owner, visibility, _) in zip(ids, plan, strict=True)
+        for i, (owner, visibility, _, _) in zip(ids, plan, strict=True)
         if owner == viewer_index or visibility == "public"
     }
     assert allowed <= seen
+    # Where a photo was taken: the viewer's own, and the shared among those they may see.
+    told = _told_where(clients[viewer_index])
+    may_know = {
+        i
+        for i, (owner, _, _, shared) in zip(ids, plan, strict=True)
+        if i in allowed and (owner == viewer_index or shared)
+    }
+    assert told <= may_know
+    assert {i for i, (owner, *_) in zip(ids, plan, strict=True) if owner == viewer_index} <= told
 
 
 # Each image: (owner, visibility at upload, visibility set during the switch, look, when

@@ -78,11 +78,16 @@ def test_cursor_of_another_query_is_refused(alice_api: Any, upload: Any) -> None
 
 def test_min_score_drops_weaker_results(alice_api: Any, upload: Any) -> None:
     _library(alice_api, upload)
-    scores = [r["score"] for r in _search(alice_api, query="a red circle", limit=100)["results"]]
+    scores = [
+        r["score"]
+        for r in _search(alice_api, mode="semantic", query="a red circle", limit=100)["results"]
+    ]
     middle = len(scores) // 2
     cut = (scores[middle] + scores[middle + 1]) / 2
 
-    kept = _search(alice_api, query="a red circle", limit=100, min_score=cut)["results"]
+    kept = _search(alice_api, mode="semantic", query="a red circle", limit=100, min_score=cut)[
+        "results"
+    ]
 
     assert [r["score"] for r in kept] == [s for s in scores if s >= cut]
 
@@ -106,13 +111,27 @@ def test_text_weight_extremes_are_pure_text_and_pure_image(alice_api: Any, uploa
     ids = _library(alice_api, upload)
     example = ids[("triangle", 1)]
 
-    text_only = _ids(_search(alice_api, query="a blue square", limit=12))
-    image_only = _ids(_search(alice_api, image_id=example, limit=12))
+    text_only = _ids(_search(alice_api, mode="semantic", query="a blue square", limit=12))
+    image_only = _ids(_search(alice_api, mode="semantic", image_id=example, limit=12))
     all_text = _ids(
-        _search(alice_api, query="a blue square", image_id=example, text_weight=1.0, limit=12)
+        _search(
+            alice_api,
+            mode="semantic",
+            query="a blue square",
+            image_id=example,
+            text_weight=1.0,
+            limit=12,
+        )
     )
     all_image = _ids(
-        _search(alice_api, query="a blue square", image_id=example, text_weight=0.0, limit=12)
+        _search(
+            alice_api,
+            mode="semantic",
+            query="a blue square",
+            image_id=example,
+            text_weight=0.0,
+            limit=12,
+        )
     )
 
     assert all_text == text_only
@@ -127,9 +146,10 @@ def test_composed_query_weights_its_terms(alice_api: Any, upload: Any) -> None:
             alice_api,
             query=[{"text": "red", "weight": 1}, {"text": "square", "weight": 0.001}],
             limit=12,
+            mode="semantic",
         )
     )
-    only_red = _ids(_search(alice_api, query="red", limit=12))
+    only_red = _ids(_search(alice_api, mode="semantic", query="red", limit=12))
 
     assert first == only_red
 
@@ -138,11 +158,13 @@ def test_negative_terms_change_the_ranking_by_each_strategy(
     alice_api: Any, upload: Any, settings: Any
 ) -> None:
     _library(alice_api, upload)
-    plain = _search(alice_api, query="circle", limit=12)
+    plain = _search(alice_api, mode="semantic", query="circle", limit=12)
 
     for strategy in ("arithmetic", "best_score", "sum_scores"):
         settings.SEARCH_NEGATIVE_STRATEGY = strategy
-        steered = _search(alice_api, query="circle", negative=["red", "square"], limit=12)
+        steered = _search(
+            alice_api, mode="semantic", query="circle", negative=["red", "square"], limit=12
+        )
         assert _ids(steered) != _ids(plain), strategy
         # Scores stay cosines to the positive query, whatever ranked them.
         plain_scores = {r["image"]["id"]: r["score"] for r in plain["results"]}

@@ -118,8 +118,12 @@ def test_a_negative_term_pushes_its_concept_down(alice_api: Any, gallery: Any) -
 def test_text_weight_moves_results_between_text_and_image(alice_api: Any, gallery: Any) -> None:
     red = next(i for i, g in gallery.items() if g["colour"] == "red" and g["size"] == "large")
 
-    image_heavy = _search(alice_api, query="blue", image_id=red, text_weight=0.1, limit=1)
-    text_heavy = _search(alice_api, query="blue", image_id=red, text_weight=0.9, limit=1)
+    image_heavy = _search(
+        alice_api, mode="semantic", query="blue", image_id=red, text_weight=0.1, limit=1
+    )
+    text_heavy = _search(
+        alice_api, mode="semantic", query="blue", image_id=red, text_weight=0.9, limit=1
+    )
 
     assert gallery[image_heavy[0]]["colour"] == "red"
     assert gallery[text_heavy[0]]["colour"] == "blue"
