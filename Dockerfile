@@ -5,10 +5,21 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
+# Tesseract's English data for text in pictures (tesserocr's wheel carries the
+# engine; add tesseract-ocr-<lang> for each of OCR_LANGUAGES).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tesseract-ocr-eng \
+ && rm -rf /var/lib/apt/lists/*
+
 COPY pyproject.toml README.md ./
+COPY accounts accounts
 COPY clipsite clipsite
+COPY core core
+COPY demo demo
+COPY encoder encoder
 COPY gallery gallery
 COPY search search
+COPY vectorstore vectorstore
 COPY workers workers
 RUN pip install "torch==2.13.0" && pip install .
 

@@ -188,7 +188,11 @@ def search_batch(*, user: User, requests: Sequence[SearchRequest]) -> list[Searc
             page = _page(user, item, hits, semantic)
         if item.request.facets:
             window = replace(
-                item.query, limit=settings.SEARCH_FACET_WINDOW, offset=0, with_payload=True
+                item.query,
+                limit=settings.SEARCH_FACET_WINDOW,
+                offset=0,
+                with_payload=True,
+                fusion_window=max(item.query.fusion_window, settings.SEARCH_FACET_WINDOW),
             )
             page.facets = _facets(item, store.query(collection, window))
         pages.append(page)

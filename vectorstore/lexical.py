@@ -59,8 +59,13 @@ class Lexicon:
         return [
             (word.start(), word.end())
             for word in _WORD.finditer(text)
-            if self.terms(word.group()) & terms
+            if self._word_terms(word.group()) & terms
         ]
+
+    @functools.lru_cache(maxsize=65_536)  # noqa: B019  (one Lexicon a language, for the process)
+    def _word_terms(self, word: str) -> frozenset[int]:
+        # Snippets ask for every word of a result's text; words repeat across results.
+        return self.terms(word)
 
 
 @functools.cache
