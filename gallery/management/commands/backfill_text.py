@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from argparse import ArgumentParser
 from typing import Any
 
@@ -9,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from core.iterables import batched
+from core.progress import follow_progress
 from gallery.backfill import backfill_enqueue, backfill_pending, images_backfill_text
 from gallery.ocr import ocr_available, ocr_unavailable_reason
 from vectorstore import VectorStoreUnavailable
@@ -80,21 +80,12 @@ class Command(BaseCommand):
 
     def _wait(self, total: int, *, stall_seconds: float) -> None:
         """Follow the workers' progress in the rows until nothing is left or it stalls."""
-        left = backfill_pending().count()
-        last_change = time.monotonic()
-        with tqdm(total=total, unit="img", desc="recognised", file=self.stderr._out) as bar:
-            while left:
-                bar.n = total - left
-                bar.refresh()
-                time.sleep(1)
-                now = backfill_pending().count()
-                if now != left:
-                    left, last_change = now, time.monotonic()
-                elif time.monotonic() - last_change > stall_seconds:
-                    raise CommandError(
-                        f"No progress for {stall_seconds / 60:.0f} minutes with {left} images "
-                        "left: are the workers running? Run backfill_text again to resume."
-                    )
-            bar.n = total
-            bar.refresh()
+        follow_progress(
+            lambda: backfill_pending().count(),
+            total=total,
+            stall_seconds=stall_seconds,
+            desc="recognised",
+            rerun="backfill_text",
+            file=self.stderr._out,
+        )
         self.stdout.write(self.style.SUCCESS(f"Backfilled {total} images."))

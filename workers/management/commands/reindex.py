@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from argparse import ArgumentParser
 from typing import Any
 
@@ -8,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from core.progress import follow_progress
 from encoder import EncoderUnavailable, get_encoder
 from gallery.indexing import ReindexPlan, images_reindex, reindex_finish, reindex_progress
 from gallery.models import Image
@@ -67,20 +67,11 @@ class Command(BaseCommand):
 
     def _wait(self, plan: ReindexPlan, *, stall_seconds: float) -> None:
         """Follow the workers' progress in the rows until nothing is left or it stalls."""
-        waiting, _ = reindex_progress(plan)
-        last_change = time.monotonic()
-        with tqdm(total=plan.total, unit="img", desc="indexed", file=self.stderr._out) as bar:
-            while waiting:
-                bar.n = plan.total - waiting
-                bar.refresh()
-                time.sleep(1)
-                now, _ = reindex_progress(plan)
-                if now != waiting:
-                    waiting, last_change = now, time.monotonic()
-                elif time.monotonic() - last_change > stall_seconds:
-                    raise CommandError(
-                        f"No progress for {stall_seconds / 60:.0f} minutes with {waiting} images "
-                        "left: are the workers running? Run reindex again to resume."
-                    )
-            bar.n = plan.total
-            bar.refresh()
+        follow_progress(
+            lambda: reindex_progress(plan)[0],
+            total=plan.total,
+            stall_seconds=stall_seconds,
+            desc="indexed",
+            rerun="reindex",
+            file=self.stderr._out,
+        )
