@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
-from gallery.models import Image
+from gallery.models import DESCRIPTION_MAX_LENGTH, Image
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -45,6 +45,39 @@ class UploadForm(forms.Form):
 
 class VisibilityForm(forms.Form):
     visibility = forms.ChoiceField(label="Visibility", choices=Image.Visibility.choices)
+
+
+class ImageDetailsForm(forms.Form):
+    """The owner's words about an image, and whether others may see where it was taken."""
+
+    description = forms.CharField(
+        label="Caption",
+        required=False,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        strip=False,  # image_update trims it
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Search finds the image by these words too.",
+    )
+    location_shared = forms.BooleanField(
+        label="Show where this was taken to others", required=False
+    )
+
+
+class PreferencesForm(forms.Form):
+    share_location = forms.BooleanField(
+        label="Show where my new photos were taken to others", required=False
+    )
+
+
+class GalleryFilterForm(forms.Form):
+    """The gallery's filters (GET): a place name and a camera."""
+
+    place = forms.CharField(
+        label="Place", required=False, max_length=100, help_text="City, region or country"
+    )
+    camera = forms.CharField(
+        label="Camera", required=False, max_length=100, help_text="Make or model"
+    )
 
 
 class ReviewForm(forms.Form):

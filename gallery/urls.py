@@ -10,7 +10,9 @@ from gallery import views
 urlpatterns = [
     path("", views.gallery, name="home"),
     path("upload/", views.upload, name="upload"),
+    path("preferences/", views.preferences, name="preferences"),
     path("images/<uuid:pk>/visibility/", views.image_visibility, name="image-visibility"),
+    path("images/<uuid:pk>/details/", views.image_details, name="image-details"),
     path("images/<uuid:pk>/reindex/", views.image_reindex_page, name="image-reindex"),
     path("images/<uuid:pk>/delete/", views.image_delete_page, name="image-delete"),
     path("staff/status/", views.staff_status, name="staff-status"),

@@ -21,10 +21,25 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import ApplicationError
-from gallery.forms import ReviewForm, UploadForm, VisibilityForm
-from gallery.models import Image
+from gallery.forms import (
+    GalleryFilterForm,
+    ImageDetailsForm,
+    PreferencesForm,
+    ReviewForm,
+    UploadForm,
+    VisibilityForm,
+)
+from gallery.models import Image, Preferences
 from gallery.moderation import image_review
-from gallery.services import image_create, image_delete, image_reindex, image_set_visibility
+from gallery.selectors import gallery_images
+from gallery.services import (
+    image_create,
+    image_delete,
+    image_reindex,
+    image_set_visibility,
+    image_update,
+    preferences_set,
+)
 from gallery.status import system_status
 
 GALLERY_PAGE_SIZE = 48
@@ -32,13 +47,32 @@ GALLERY_PAGE_SIZE = 48
 
 @login_required
 def gallery(request: HttpRequest) -> HttpResponse:
-    """Own and public images, newest first; `?mine=1` for own images only."""
+    """Own and public images, newest first; `?mine=1` for own images only, `?place=` and
+    `?camera=` to narrow them."""
     mine = request.GET.get("mine") == "1"
-    images = (Image.objects.owned_by if mine else Image.objects.visible_to)(request.user)
+    form = GalleryFilterForm(request.GET)
+    filters = form.cleaned_data if form.is_valid() else {}
+    images = gallery_images(
+        user=request.user,
+        mine=mine,
+        place=filters.get("place", ""),
+        camera=filters.get("camera", ""),
+    )
     page = Paginator(images.select_related("owner"), GALLERY_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    return render(request, "gallery/gallery.html", {"page": page, "mine": mine, "nav": "gallery"})
+    # The pager's links keep the filters: "mine=1&place=Lisbon&" before "page=N".
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {
+        "page": page,
+        "mine": mine,
+        "filter_form": form,
+        "filtered": bool(filters.get("place") or filters.get("camera")),
+        "page_query": f"{params.urlencode()}&" if params else "",
+        "nav": "gallery",
+    }
+    return render(request, "gallery/gallery.html", context)
 
 
 @login_required
@@ -60,13 +94,32 @@ def upload(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"{image}: uploaded.")
         return redirect("gallery:upload")
+    preferences = Preferences.of(request.user)  # type: ignore[arg-type]
     context = {
         "form": form,
+        "preferences_form": PreferencesForm(initial={"share_location": preferences.share_location}),
         "nav": "upload",
         "max_bytes": settings.UPLOAD_MAX_BYTES,
         "formats": settings.UPLOAD_ALLOWED_FORMATS,
     }
     return render(request, "gallery/upload.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def preferences(request: HttpRequest) -> HttpResponse:
+    """The defaults for new uploads (on the upload page)."""
+    form = PreferencesForm(request.POST)
+    form.is_valid()  # a checkbox: any input is valid, and absent means off
+    preferences_set(
+        user=request.user,  # type: ignore[arg-type]
+        share_location=form.cleaned_data["share_location"],
+    )
+    if form.cleaned_data["share_location"]:
+        messages.success(request, "Others will see where your new photos were taken.")
+    else:
+        messages.success(request, "Where your new photos were taken stays yours to see.")
+    return redirect("gallery:upload")
 
 
 @login_required
@@ -83,6 +136,28 @@ def image_visibility(request: HttpRequest, pk: UUID) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{image} is now {image.get_visibility_display().lower()}.")
+    return redirect("gallery:image", pk=image.pk)
+
+
+@login_required
+@require_POST
+def image_details(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """The owner's caption, and whether others may see where the photo was taken."""
+    image = get_object_or_404(Image.objects.owned_by(request.user), pk=pk)
+    form = ImageDetailsForm(request.POST)
+    if not form.is_valid():  # only the caption can be: too long
+        messages.error(request, " ".join(str(e) for e in form.errors.get("description", ())))
+        return redirect("gallery:image", pk=image.pk)
+    try:
+        image = image_update(
+            image=image,
+            description=form.cleaned_data["description"],
+            location_shared=form.cleaned_data["location_shared"],
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{image}: saved.")
     return redirect("gallery:image", pk=image.pk)
 
 

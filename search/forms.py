@@ -9,15 +9,30 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from gallery.models import Image
-from search.querytext import parse_query, search_filters, split_terms
+from search.modes import SEARCH_MODES
+from search.querytext import parse_query, positive_query, search_filters, split_terms
 from search.services import SearchRequest, TextTerm
 
 # The API's limit on negative terms (search.api.serializers).
 MAX_NEGATIVES = 16
 
 
+MODE_LABELS = {
+    "hybrid": "Meaning and words",
+    "semantic": "Meaning only",
+    "text": "Words only",
+}
+
+
 def _format_choices() -> list[tuple[str, str]]:
     return [("", "Any format"), *((f, f) for f in settings.UPLOAD_ALLOWED_FORMATS)]
+
+
+def _mode_choices() -> list[tuple[str, str]]:
+    """The default mode first, as "" so that it stays out of search URLs."""
+    default = settings.SEARCH_DEFAULT_MODE
+    others = [(m, MODE_LABELS[m]) for m in SEARCH_MODES if m != default]
+    return [("", MODE_LABELS[default]), *others]
 
 
 class SearchForm(forms.Form):
@@ -28,6 +43,12 @@ class SearchForm(forms.Form):
     """
 
     q = forms.CharField(label="Search", required=False, max_length=1000)
+    mode = forms.ChoiceField(
+        label="Match by",
+        required=False,
+        choices=_mode_choices,
+        help_text="What the picture shows, the words in and about it, or both",
+    )
     less = forms.CharField(
         label="Less of", required=False, max_length=1000, help_text="Comma-separated: people, cars"
     )
@@ -44,6 +65,12 @@ class SearchForm(forms.Form):
     tags = forms.CharField(
         label="Tags", required=False, max_length=500, help_text="Any of these, comma-separated"
     )
+    place = forms.CharField(
+        label="Place", required=False, max_length=100, help_text="A city, region or country"
+    )
+    camera = forms.CharField(
+        label="Camera", required=False, max_length=100, help_text="Its make, model or both"
+    )
     like = forms.UUIDField(required=False, widget=forms.HiddenInput)
     cursor = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
     image = forms.FileField(
@@ -54,7 +81,7 @@ class SearchForm(forms.Form):
     )
 
     # Every field a search may come from: a GET with none of them is a blank page.
-    FIELDS = ("q", "less", "format", "date_from", "date_to", "tags", "like")
+    FIELDS = ("q", "less", "format", "date_from", "date_to", "tags", "place", "camera", "like")
 
     def __init__(self, *args: Any, user: AbstractBaseUser | AnonymousUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -79,6 +106,8 @@ class SearchForm(forms.Form):
         if len(negatives) > MAX_NEGATIVES:
             self.add_error("less", f"Give at most {MAX_NEGATIVES} terms to avoid.")
         data["text"] = parsed.text
+        # What is searched: the text with its quoted phrases, which must match as written.
+        data["query"] = positive_query(data.get("q") or "")
         data["negatives"] = negatives
         return data
 
@@ -88,7 +117,7 @@ class SearchForm(forms.Form):
         data = self.cleaned_data
         like = data.get("like")
         return SearchRequest(
-            texts=(TextTerm(data["text"]),) if data["text"] else (),
+            texts=(TextTerm(data["query"]),) if data["text"] else (),
             negative_texts=data["negatives"],
             image_id=like,
             image_upload=data.get("image") or None,
@@ -98,7 +127,10 @@ class SearchForm(forms.Form):
                 date_from=data.get("date_from"),
                 date_to=data.get("date_to"),
                 tags=split_terms(data.get("tags") or ""),
+                place=data.get("place") or "",
+                camera=data.get("camera") or "",
             ),
+            mode=data.get("mode") or None,
             limit=limit,
             cursor=data.get("cursor") or None,
         )

@@ -3,8 +3,8 @@
 The search box takes natural text with exclusions: `beach -people -"parked cars"`
 looks for "beach" and steers away from "people" and "parked cars". A quoted
 phrase without a dash stays positive (`"-5 degrees"`), and a dash inside a word
-is part of the word (`t-shirt`). The page's other fields (format, dates, tags)
-become the API's filter JSON, so pages and API share one filter language.
+is part of the word (`t-shirt`). The page's other fields (format, dates, tags,
+place, camera) become the API's filter JSON, so pages and API share one filter language.
 """
 
 from __future__ import annotations
@@ -32,13 +32,27 @@ def parse_query(raw: str) -> ParsedQuery:
     """Split `raw` into positive text and `-word` / `-"two words"` negatives. Never raises."""
     positives: list[str] = []
     negatives: list[str] = []
+    for negative, term, _ in _terms(raw):
+        (negatives if negative else positives).append(term)
+    return ParsedQuery(text=" ".join(positives), negatives=_unique(negatives))
+
+
+def positive_query(raw: str) -> str:
+    """The positive text of `raw` with its quoted phrases still in quotes, as search takes
+    it: a quoted phrase must appear as written (`search.services.quoted_phrases`)."""
+    return " ".join(
+        f'"{term}"' if quoted else term for negative, term, quoted in _terms(raw) if not negative
+    )
+
+
+def _terms(raw: str) -> Iterable[tuple[bool, str, bool]]:
+    """(negative, term, quoted) for each term of `raw`, in order."""
     for match in _TERM.finditer(raw):
         dash, phrase, word = match.group("dash", "phrase", "word")
         term = _squash(phrase if phrase is not None else word or "")
         if not term.strip("-"):
             continue  # a lone dash, or empty quotes
-        (negatives if dash else positives).append(term)
-    return ParsedQuery(text=" ".join(positives), negatives=_unique(negatives))
+        yield bool(dash), term, phrase is not None
 
 
 def split_terms(raw: str) -> tuple[str, ...]:
@@ -52,10 +66,14 @@ def search_filters(
     date_from: date | None = None,
     date_to: date | None = None,
     tags: Sequence[str] = (),
+    place: str = "",
+    camera: str = "",
 ) -> dict[str, Any] | None:
     """The page's filter fields as the API's filter JSON (`search.filters`); None when unset.
 
     Dates apply to `timestamp` (taken, else uploaded); a bare `lte` date includes that day.
+    `place` is a city, region or country name and `camera` a make, model or both, each
+    matched whole and case-insensitively.
     """
     must: list[dict[str, Any]] = []
     if image_format:
@@ -70,6 +88,9 @@ def search_filters(
         )
     if tags:
         must.append({"key": "tags", "match": {"any": list(tags)}})
+    for key, value in (("place", place), ("camera", camera)):
+        if _squash(value):
+            must.append({"key": key, "match": {"value": _squash(value)}})
     return {"must": must} if must else None
 
 

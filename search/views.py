@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.errors import ApplicationError
 from core.throttling import UserScopedThrottle, page_within_limits
-from gallery.forms import VisibilityForm
+from gallery.forms import ImageDetailsForm, VisibilityForm
 from gallery.models import Image
 from search.duplicates import image_duplicates
 from search.forms import SearchForm
@@ -61,15 +61,20 @@ def search_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def image_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
-    """One image: large view, metadata, more like this, near-duplicates; owner controls."""
+    """One image: large view, metadata, its words, more like this, near-duplicates; owner
+    controls. Where it was taken shows only to those it is shared with."""
     image = get_object_or_404(Image.objects.visible_to(request.user).select_related("owner"), pk=pk)
     context: dict[str, Any] = {
         "image": image,
         "is_owner": image.owner_id == request.user.pk,
+        "show_location": image.location_visible_to(request.user),
         "similar": [],
         "duplicates": [],
         "related_error": "",
         "visibility_form": VisibilityForm(initial={"visibility": image.visibility}),
+        "details_form": ImageDetailsForm(
+            initial={"description": image.description, "location_shared": image.location_shared}
+        ),
     }
     if image.status == Image.Status.INDEXED:
         try:

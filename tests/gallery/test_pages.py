@@ -640,3 +640,308 @@ def test_staff_review_flagged_images_on_the_moderation_page(
     assert flagged.decisions.filter(decided_by=staff, reason="a shape").exists()
     assert bob_page.get(f"/images/{flagged.pk}/").status_code == 200
     assert "Nothing is waiting for review" in page.get("/staff/moderation/").content.decode()
+
+
+# -- words and places -----------------------------------------------------------
+
+LISBON_FIELDS = {
+    "latitude": 38.7223,
+    "longitude": -9.1393,
+    "place_city": "Lisbon",
+    "place_region": "Lisboa",
+    "place_country": "Portugal",
+    "place_country_code": "PT",
+}
+
+
+def test_owner_sets_the_caption_and_sharing_on_the_image_page(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice)
+    page = alice_page.get(f"/images/{image.pk}/").content.decode()
+    assert f'action="/images/{image.pk}/details/"' in page
+    assert '<textarea name="description"' in page
+
+    response = alice_page.post(
+        f"/images/{image.pk}/details/",
+        {"description": "  A red square at dawn  ", "location_shared": "on"},
+        follow=True,
+    )
+
+    image.refresh_from_db()
+    assert (image.description, image.location_shared) == ("A red square at dawn", True)
+    assert response.redirect_chain[-1][0] == f"/images/{image.pk}/"
+    html = response.content.decode()
+    assert "red.png: saved." in html
+    assert '<p class="caption" data-caption>A red square at dawn</p>' in html
+
+    alice_page.post(f"/images/{image.pk}/details/", {"description": "A red square"})
+    image.refresh_from_db()
+    assert (image.description, image.location_shared) == ("A red square", False)
+
+
+def test_caption_edit_by_another_user_is_a_404(
+    bob_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice, visibility="public")
+
+    response = bob_page.post(
+        f"/images/{image.pk}/details/", {"description": "mine now", "location_shared": "on"}
+    )
+
+    assert response.status_code == 404
+    image.refresh_from_db()
+    assert (image.description, image.location_shared) == ("", False)
+    html = bob_page.get(f"/images/{image.pk}/").content.decode()
+    assert "/details/" not in html
+    assert "<textarea" not in html
+
+
+def test_too_long_a_caption_is_refused_in_words(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice)
+
+    response = alice_page.post(
+        f"/images/{image.pk}/details/", {"description": "x" * 2001}, follow=True
+    )
+
+    assert "at most 2000 characters" in response.content.decode()
+    image.refresh_from_db()
+    assert image.description == ""
+
+
+def test_place_is_hidden_from_others_unless_its_owner_shares_it(
+    alice_page: Client, bob_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice, visibility="public")
+    Image.objects.filter(pk=image.pk).update(**LISBON_FIELDS)
+
+    own = alice_page.get(f"/images/{image.pk}/").content.decode()
+    other = bob_page.get(f"/images/{image.pk}/").content.decode()
+
+    assert "Lisbon, Lisboa, Portugal" in own
+    assert "only you see it" in own
+    for hidden in ("Lisbon", "Lisboa", "Portugal", "38.72", "data-place"):
+        assert hidden not in other
+
+    alice_page.post(f"/images/{image.pk}/details/", {"location_shared": "on"})
+    shared = bob_page.get(f"/images/{image.pk}/").content.decode()
+
+    assert "<dd data-place>Lisbon, Lisboa, Portugal</dd>" in shared
+    assert "shown to others" in alice_page.get(f"/images/{image.pk}/").content.decode()
+
+
+def test_image_page_shows_recognised_text_camera_lens_and_word_boxes(
+    bob_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice, visibility="public")
+    Image.objects.filter(pk=image.pk).update(
+        description="<b>Shop</b> sign",
+        recognised_text="OPEN <DAILY>\n9 to 5",
+        text_words=[
+            {"t": "OPEN", "b": [0.1, 0.2, 0.3, 0.1], "c": 96.0},
+            {"t": "<DAILY>", "b": [0.45, 0.2, 0.7, 0.1], "c": 91.5},
+            {"t": "broken", "b": [0.1, 0.2]},
+        ],
+        camera_make="Canon",
+        camera_model="Canon EOS 5D",
+        lens="EF 50mm f/1.8",
+    )
+
+    html = bob_page.get(f"/images/{image.pk}/").content.decode()
+
+    assert '<pre class="recognised"' in html
+    assert "OPEN &lt;DAILY&gt;\n9 to 5</pre>" in html
+    assert '<p class="caption" data-caption>&lt;b&gt;Shop&lt;/b&gt; sign</p>' in html
+    assert "<dd data-camera>Canon EOS 5D</dd>" in html
+    assert "<dd data-lens>EF 50mm f/1.8</dd>" in html
+    assert 'id="show-words"' in html
+    boxes = re.findall(r'<span class="word-box" style="([^"]+)" title="([^"]+)"', html)
+    assert boxes == [
+        ("left: 10.00%; top: 20.00%; width: 30.00%; height: 10.00%", "OPEN (96%)"),
+        # Clipped to the picture; its word escaped.
+        ("left: 45.00%; top: 20.00%; width: 55.00%; height: 10.00%", "&lt;DAILY&gt; (92%)"),
+    ]
+
+
+def test_image_page_without_words_has_no_word_switch(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice)
+
+    html = alice_page.get(f"/images/{image.pk}/").content.decode()
+
+    assert 'id="show-words"' not in html
+    assert "Text in the picture" not in html
+    assert "data-camera" not in html
+
+
+def test_words_recognised_in_a_sign_show_on_its_page_and_in_search(
+    alice_page: Client, alice: AbstractBaseUser, upload: Any
+) -> None:
+    from tests.support.photos import require_ocr, words_picture
+
+    require_ocr()
+    response = upload(api_client(alice), image_bytes(words_picture(["OPEN DAILY"])), "sign.png")
+    image = Image.objects.get(pk=response.json()["id"])
+    assert "DAILY" in image.recognised_text
+
+    page = alice_page.get(f"/images/{image.pk}/").content.decode()
+    found = alice_page.get("/search/", {"q": "daily", "mode": "text"}).content.decode()
+
+    assert "DAILY" in page.split('<pre class="recognised"')[1].split("</pre>")[0]
+    assert page.count('class="word-box"') >= 2
+    assert f'href="/images/{image.pk}/"' in found
+    assert '<span class="tile__snippet" data-source="text">' in found
+    assert "<mark>DAILY</mark>" in found
+
+
+def test_search_snippet_marks_the_matched_words_and_escapes_the_caption(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    image = add_image(alice, RED, "red.png")
+    other = add_image(alice, GREEN, "green.png")
+    alice_page.post(
+        f"/images/{image.pk}/details/",
+        {"description": "<script>alert(1)</script> the harbour at dawn"},
+    )
+
+    html = alice_page.get("/search/", {"q": "harbour"}).content.decode()
+
+    tile = html.split(f'href="/images/{image.pk}/"')[1].split("</li>")[0]
+    assert '<span class="badge badge--text"' in tile
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; the <mark>harbour</mark> at dawn</span>" in tile
+    assert "<script>alert" not in html
+    # Hybrid finds the other image by its picture alone: no badge, no snippet.
+    rest = html.split(f'href="/images/{other.pk}/"')[1].split("</li>")[0]
+    assert "badge--text" not in rest
+    assert "tile__snippet" not in rest
+
+    words_only = alice_page.get("/search/", {"q": "harbour", "mode": "text"}).content.decode()
+    assert f'href="/images/{image.pk}/"' in words_only
+    assert f'href="/images/{other.pk}/"' not in words_only
+    assert '<option value="text" selected>' in words_only
+
+
+def test_search_page_sends_mode_phrases_place_and_camera(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any, monkeypatch: Any
+) -> None:
+    add_image(alice)
+    seen: list[SearchRequest] = []
+    from search import services
+
+    def spy(*, user: Any, request: SearchRequest) -> Any:
+        seen.append(request)
+        return services.search(user=user, request=request)
+
+    monkeypatch.setattr("search.views.search", spy)
+
+    blank = alice_page.get("/search/").content.decode()
+    alice_page.get(
+        "/search/",
+        {"q": '"open daily" shop -closed', "mode": "text", "place": " Lisbon ", "camera": "Canon"},
+    )
+    alice_page.get("/search/", {"q": "shop"})
+
+    assert '<option value="" selected>Meaning and words</option>' in blank
+    worded, plain = seen
+    assert [t.text for t in worded.texts] == ['"open daily" shop']
+    assert worded.negative_texts == ("closed",)
+    assert worded.mode == "text"
+    assert worded.filters == {
+        "must": [
+            {"key": "place", "match": {"value": "Lisbon"}},
+            {"key": "camera", "match": {"value": "Canon"}},
+        ]
+    }
+    assert (plain.mode, plain.resolved_mode, plain.filters) == (None, "hybrid", None)
+
+
+def test_an_unknown_search_mode_is_a_form_error(alice_page: Client) -> None:
+    html = alice_page.get("/search/", {"q": "shop", "mode": "psychic"}).content.decode()
+
+    assert "Select a valid choice." in html
+
+
+def test_gallery_filters_by_place_only_where_the_place_is_shown(
+    alice_page: Client, alice: AbstractBaseUser, bob: AbstractBaseUser, add_image: Any
+) -> None:
+    mine = add_image(alice, RED, "mine.png")
+    shared = add_image(bob, GREEN, "shared.png", visibility="public")
+    unshared = add_image(bob, BLUE, "unshared.png", visibility="public")
+    elsewhere = add_image(alice, (200, 200, 40), "elsewhere.png")
+    Image.objects.filter(pk__in=[mine.pk, unshared.pk]).update(**LISBON_FIELDS)
+    Image.objects.filter(pk=shared.pk).update(**LISBON_FIELDS, location_shared=True)
+    Image.objects.filter(pk=elsewhere.pk).update(place_city="Porto", place_country="Portugal")
+
+    by_city = alice_page.get("/", {"place": "lisbon"}).content.decode()
+    by_country = alice_page.get("/", {"place": "PT"}).content.decode()
+    only_mine = alice_page.get("/", {"place": "Portugal", "mine": "1"}).content.decode()
+    nowhere = alice_page.get("/", {"place": "Berlin"}).content.decode()
+
+    everyone = (mine, shared, unshared, elsewhere)
+    assert shown(by_city, *everyone) == [True, True, False, False]
+    assert shown(by_country, *everyone) == [True, True, False, False]
+    assert shown(only_mine, *everyone) == [True, False, False, True]
+    assert 'value="Portugal"' in only_mine
+    assert "No images match" in nowhere
+    assert "No images yet" not in nowhere
+
+
+def test_gallery_filters_by_camera_make_and_model(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    canon = add_image(alice, RED, "canon.png")
+    nikon = add_image(alice, GREEN, "nikon.png")
+    Image.objects.filter(pk=canon.pk).update(camera_make="Canon", camera_model="Canon EOS 5D")
+    Image.objects.filter(pk=nikon.pk).update(camera_make="NIKON CORPORATION", camera_model="D750")
+
+    def gallery(camera: str) -> list[bool]:
+        return shown(alice_page.get("/", {"camera": camera}).content.decode(), canon, nikon)
+
+    assert gallery("nikon") == [False, True]
+    assert gallery("canon eos") == [True, False]
+    assert gallery("d750") == [False, True]
+    assert gallery("canon d750") == [False, False]
+
+
+def shown(html: str, *images: Image) -> list[bool]:
+    """Whether each image has a tile on the page."""
+    return [f'href="/images/{image.pk}/"' in html for image in images]
+
+
+def test_gallery_pager_keeps_the_filters(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("gallery.views.GALLERY_PAGE_SIZE", 1)
+    for i in range(2):
+        image = add_image(alice, (40 * i, 90, 200), f"{i}.png")
+        Image.objects.filter(pk=image.pk).update(camera_make="Canon")
+
+    html = alice_page.get("/", {"mine": "1", "camera": "canon"}).content.decode()
+
+    assert 'rel="next" href="?mine=1&amp;camera=canon&amp;page=2"' in html
+
+
+def test_share_location_default_is_set_on_the_upload_page(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any
+) -> None:
+    from gallery.models import Preferences
+
+    page = alice_page.get("/upload/").content.decode()
+    assert 'action="/preferences/"' in page
+    assert re.search(r'<input type="checkbox" name="share_location" id="id_share_location">', page)
+
+    response = alice_page.post("/preferences/", {"share_location": "on"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == "/upload/"
+    html = response.content.decode()
+    assert "Others will see where your new photos were taken." in html
+    assert re.search(r'<input type="checkbox" name="share_location"[^>]* checked>', html)
+    assert Preferences.of(alice).share_location is True
+    assert add_image(alice).location_shared is True
+
+    alice_page.post("/preferences/", {})
+    assert Preferences.of(alice).share_location is False
+    assert alice_page.get("/preferences/").status_code == 405
