@@ -20,6 +20,12 @@ LEXICAL_VECTOR = "text"
 TEXT_FIELD = "text"
 # Reciprocal rank fusion's k: a result at rank r on a side adds 1 / (k + r).
 RRF_K = 60
+# The weights of the dense and the lexical side. Qdrant divides a side's rank
+# by its weight, so a heavier side's lower places lose less: the lexical side's
+# 1.001 keeps two points whose ranks are swapped between the sides (an equal
+# sum) from being ordered by the engine's hash order, and puts CLIP's first
+# ahead; a page is the same on every call.
+RRF_WEIGHTS = (1.0, 1.001)
 
 # Payload fields that search filters on, and the index type each gets.
 PAYLOAD_INDEXES: dict[str, str] = {

@@ -16,6 +16,7 @@ from vectorstore.base import (
     LEXICAL_VECTOR,
     PAYLOAD_INDEXES,
     RRF_K,
+    RRF_WEIGHTS,
     Hit,
     LexicalPoint,
     QueryShortcuts,
@@ -237,7 +238,10 @@ class QdrantClientStore(QueryShortcuts):
                 )
                 for side, name in sides
             ]
-            scoring, using = models.RrfQuery(rrf=models.Rrf(k=RRF_K)), None
+            scoring, using = (
+                models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=list(RRF_WEIGHTS))),
+                None,
+            )
         return models.QueryRequest(
             query=scoring,
             using=using,

@@ -32,6 +32,7 @@ from vectorstore.base import (
     LEXICAL_VECTOR,
     PAYLOAD_INDEXES,
     RRF_K,
+    RRF_WEIGHTS,
     Hit,
     LexicalPoint,
     QueryShortcuts,
@@ -243,7 +244,7 @@ class EdgeStore(QueryShortcuts):
                 qe.Prefetch(query.fusion_window, query=side, params=params, filter=flt)
                 for side in sides
             ]
-            scoring = qe.Fusion.Rrf(k=RRF_K)
+            scoring = qe.Fusion.Rrf(k=RRF_K, weights=list(RRF_WEIGHTS))
         return qe.QueryRequest(
             limit=query.limit,
             offset=query.offset,

@@ -104,6 +104,31 @@ def test_fusion_ranks_what_both_sides_found_first(store: VectorStore) -> None:
     assert set(fused[:3]) == {both.id, near.id, worded.id}
 
 
+def test_ranks_swapped_between_the_sides_are_ordered_by_the_picture_on_every_call(
+    store: VectorStore,
+) -> None:
+    # `nearer` is CLIP's first and the words' second, `wordier` the reverse: an
+    # equal sum of reciprocal ranks, which the engine alone orders by hash.
+    nearer = VectorPoint(
+        id=uuid.uuid4(),
+        vector=unit(5) + 0.05 * unit(9),
+        payload={"owner": "1", TEXT_FIELD: "lisbon harbour at dusk with boats and gulls"},
+        lexical=WORDS.document("lisbon harbour at dusk with boats and gulls"),
+    )
+    wordier = VectorPoint(
+        id=uuid.uuid4(),
+        vector=unit(5) + 0.3 * unit(9),
+        payload={"owner": "1", TEXT_FIELD: "lisbon"},
+        lexical=WORDS.document("lisbon"),
+    )
+    store.upsert(COLLECTION, [nearer, wordier, point(8, "porto bridge")])
+    query = VectorQuery(vector=unit(5), lexical=WORDS.query("lisbon"), limit=2)
+
+    orders = {tuple(ids(store.query(COLLECTION, query))) for _ in range(30)}
+
+    assert orders == {(nearer.id, wordier.id)}
+
+
 def test_each_side_of_a_fused_query_stays_inside_the_filter(store: VectorStore) -> None:
     mine = point(10, "gate B12", owner="1")
     theirs = point(11, "gate B12", owner="2")
