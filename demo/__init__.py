@@ -6,14 +6,16 @@ trained on this world (``scripts/train_demo_clip.py``).  The same kit feeds the
 the benchmarks and the tests, so every consumer agrees on one fixed vocabulary.
 
 ``scenes``
-    The vocabulary and the :class:`Scene` model: what to draw, in the unit frame.
+    The vocabulary and the :class:`Scene` model: what to draw, in the unit frame,
+    signs (:class:`Sign`, words from :data:`SIGN_WORDS`) included.
 ``captions``
     Varied natural captions and what each one claims (:func:`caption_matches`).
 ``pil_renderer``, ``numpy_renderer``
     Two independent renderers: :func:`render_pil` trains, :func:`render_numpy`
     is held out, to check that a model generalises beyond one renderer's pixels.
 ``samples``
-    Rendered ``(image, caption, labels)`` sets: a demo gallery, the benchmark.
+    Rendered ``(image, caption, labels)`` sets: a demo gallery, its signs
+    (:func:`sign_scenes`), the benchmark.
 ``folders``
     Labelled folders (images plus ``labels.jsonl``), what ``evaluate`` reads.
 ``evaluation``
@@ -40,16 +42,19 @@ from demo.folders import LabelledImage, read_labelled_folder, write_labelled_fol
 from demo.numpy_renderer import render_numpy
 from demo.pil_renderer import render_pil
 from demo.render import Renderer, random_image_size
-from demo.samples import RENDERERS, generate_scenes, held_out_scenes
+from demo.samples import RENDERERS, generate_scenes, held_out_scenes, sign_scenes
 from demo.scenes import (
     BACKGROUNDS,
     COLOURS,
     POSITIONS,
     SHAPES,
+    SIGN_WORDS,
     SIZES,
     Scene,
     SceneObject,
+    Sign,
     sample_scene,
+    sample_sign_scene,
 )
 
 __all__ = [
@@ -58,6 +63,7 @@ __all__ = [
     "POSITIONS",
     "RENDERERS",
     "SHAPES",
+    "SIGN_WORDS",
     "SIZES",
     "Caption",
     "LabelledImage",
@@ -66,6 +72,7 @@ __all__ = [
     "Sample",
     "Scene",
     "SceneObject",
+    "Sign",
     "canonical_caption",
     "caption_matches",
     "caption_scene",
@@ -79,6 +86,8 @@ __all__ = [
     "render_numpy",
     "render_pil",
     "sample_scene",
+    "sample_sign_scene",
+    "sign_scenes",
     "vocabulary_words",
     "write_labelled_folder",
 ]

@@ -6,10 +6,10 @@ import math
 import random
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from demo.render import hsv_rgb, object_frame
-from demo.scenes import Scene, SceneObject
+from demo.scenes import Scene, SceneObject, Sign
 
 # (hue, saturation, value) of each colour name for the training renderer.
 _PIL_PALETTE: dict[str, tuple[float, float, float]] = {
@@ -34,6 +34,65 @@ def _pil_colour(obj: SceneObject) -> tuple[int, int, int]:
         rgb = hsv_rgb(hue + 0.022 * th, sat + 0.12 * ts, val + 0.1 * tv)
     red, green, blue = (round(c * 255) for c in rgb)
     return red, green, blue
+
+
+# A sign's plaque and ink colours by name (SIGN_COLOURS pairs them).
+_SIGN_RGB: dict[str, tuple[int, int, int]] = {
+    "white": (246, 246, 240),
+    "black": (22, 22, 28),
+    "yellow": (250, 204, 40),
+    "orange": (250, 160, 40),
+    "sky": (160, 205, 240),
+}
+# The tallest a sign's plaque may be, as a fraction of the frame's height.
+_SIGN_MAX_HEIGHT = 0.36
+
+
+def _sign_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's own scalable font (Aileron), the same on every machine, unlike system fonts."""
+    return ImageFont.load_default(size)
+
+
+def _draw_sign(canvas: Image.Image, sign: Sign) -> None:
+    """Paste ``sign`` onto ``canvas``: a plaque with its text filling it, rotated.
+
+    Draws with no random numbers, so a scene's other pixels do not depend on
+    whether it has a sign.
+    """
+    width, height = canvas.size
+    plaque, ink = _SIGN_RGB[sign.colours[0]], _SIGN_RGB[sign.colours[1]]
+    # Size the text to the plaque: measure at a reference size, then scale.
+    reference = 100
+    left, top, right, bottom = _sign_font(reference).getbbox(sign.text, stroke_width=4)
+    target_width = sign.width * width * 0.84
+    target_height = _SIGN_MAX_HEIGHT * height / 1.6
+    size = max(
+        8, int(reference * min(target_width / (right - left), target_height / (bottom - top)))
+    )
+    stroke = max(1, size // 25)  # a bolder face: sign lettering is heavy
+    font = _sign_font(size)
+    left, top, right, bottom = (round(v) for v in font.getbbox(sign.text, stroke_width=stroke))
+    text_w, text_h = right - left, bottom - top
+    pad_x, pad_y = round(0.08 * text_w) + size // 4, round(0.3 * text_h)
+    layer = Image.new("RGBA", (text_w + 2 * pad_x, text_h + 2 * pad_y), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    # No outline in the ink's colour: Tesseract's layout analysis takes text
+    # inside a drawn frame for a table or a picture, and reads nothing there.
+    draw.rounded_rectangle(
+        (0, 0, layer.width - 1, layer.height - 1), radius=size // 5, fill=(*plaque, 255)
+    )
+    draw.text(
+        (pad_x - left, pad_y - top),
+        sign.text,
+        font=font,
+        fill=(*ink, 255),
+        stroke_width=stroke,
+        stroke_fill=(*ink, 255),
+    )
+    if sign.rotation:
+        layer = layer.rotate(sign.rotation, Image.Resampling.BICUBIC, expand=True)
+    centre = (round(sign.x * width - layer.width / 2), round(sign.y * height - layer.height / 2))
+    canvas.paste(layer, centre, layer)
 
 
 def _unit_polygon(
@@ -150,7 +209,7 @@ def render_pil(
     Supersampling (x2 to x4, chosen at random) is the antialiasing; a slight blur
     sometimes follows, so edges are not always equally sharp.  ``variation``
     varies each outline's proportions (see ``_unit_polygon``) and sometimes
-    strokes it in a darker shade.
+    strokes it in a darker shade.  A scene's sign is drawn last, in front.
     """
     factor = rng.choice((2, 3, 4)) if max(width, height) <= 320 else 2
     big = (width * factor, height * factor)
@@ -178,6 +237,8 @@ def render_pil(
             )
         else:
             draw.polygon(points, fill=fill)
+    if scene.sign is not None:
+        _draw_sign(canvas, scene.sign)
     image = canvas.resize((width, height), Image.Resampling.BOX)
     if rng.random() < 0.2:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.9)))

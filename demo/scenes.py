@@ -1,10 +1,12 @@
 """The shapes world's vocabulary and its scenes: what to draw, before any pixel.
 
-A :class:`Scene` holds one or two :class:`SceneObject` on a named background.
-Each object has a named shape, colour, size and position; the values actually
-drawn vary *continuously* around those names (centre, scale, rotation, stretch,
-tint), so a model has to learn the concepts rather than a handful of exact
-pictures.  Everything here is in the unit frame; pixels are the renderers' job.
+A :class:`Scene` holds one or two :class:`SceneObject` on a named background,
+and sometimes a :class:`Sign`, a plaque carrying words (from :data:`SIGN_WORDS`),
+so that a gallery shows search by the words in its pictures.  Each object
+has a named shape, colour, size and position; the values actually drawn vary
+*continuously* around those names (centre, scale, rotation, stretch, tint), so
+a model has to learn the concepts rather than a handful of exact pictures.
+Everything here is in the unit frame; pixels are the renderers' job.
 """
 
 from __future__ import annotations
@@ -26,6 +28,19 @@ COLOURS: tuple[str, ...] = (
 SIZES: tuple[str, ...] = ("small", "large")
 POSITIONS: tuple[str, ...] = ("left", "right", "top", "bottom", "center")
 BACKGROUNDS: tuple[str, ...] = ("light", "dark", "noisy", "gradient")
+# What the demo world's signs and labels say: short, common words a gallery's
+# text search would be asked for, one of them two words with a digit.
+SIGN_WORDS: tuple[str, ...] = ("EXIT", "CAFE", "INVOICE", "HOTEL", "GATE B12", "SALE")
+# A sign's plaque and ink, as (plaque, ink) names: dark ink on a light plaque.
+# Light on dark defeats Tesseract's layout analysis at these sizes (white ink
+# is read as a picture, and so is a light plaque on a dark ground), so sign
+# scenes keep both light.
+SIGN_COLOURS: tuple[tuple[str, str], ...] = (
+    ("white", "black"),
+    ("yellow", "black"),
+    ("orange", "black"),
+    ("sky", "black"),
+)
 
 
 # Named positions are regions of the unit frame: (x range, y range) of the centre.
@@ -73,17 +88,38 @@ class SceneObject:
 
 
 @dataclass(frozen=True)
+class Sign:
+    """A plaque carrying ``text`` in large capitals, drawn in front of the objects.
+
+    ``x``/``y`` are its centre in the unit frame, ``width`` its width as a
+    fraction of the frame's (the text is sized to fill it), ``rotation``
+    degrees and ``colours`` a pair from :data:`SIGN_COLOURS`.  Only the
+    training renderer (:func:`demo.render_pil`) draws signs.
+    """
+
+    text: str
+    x: float = 0.5
+    y: float = 0.5
+    width: float = 0.8
+    rotation: float = 0.0
+    colours: tuple[str, str] = ("white", "black")
+
+
+@dataclass(frozen=True)
 class Scene:
-    """One or two objects on a background, drawn back to front."""
+    """One or two objects on a background, drawn back to front, then the sign if any."""
 
     objects: tuple[SceneObject, ...]
     background: str = "light"
+    sign: Sign | None = None
 
     def labels(self) -> dict[str, str]:
         """Labels for a labelled folder; object attributes only for one-object scenes."""
         labels = {"background": self.background, "count": str(len(self.objects))}
         if len(self.objects) == 1:
             labels.update(self.objects[0].labels())
+        if self.sign is not None:
+            labels["sign"] = self.sign.text
         return labels
 
 
@@ -166,3 +202,22 @@ def sample_scene(
         rng, shape=None, colour=None, size=None, position=layout[1], max_scale=0.4, jitter=jitter
     )
     return Scene(objects=(first, second), background=background)
+
+
+def sample_sign_scene(rng: random.Random, text: str, *, background: str = "light") -> Scene:
+    """A scene with a sign reading ``text`` across its upper half and a small shape below it.
+
+    The sign fills most of the frame's width, upright within a few degrees,
+    on a light ground (see :data:`SIGN_COLOURS`), so that text recognition
+    reads it at the demo gallery's picture sizes.
+    """
+    obj = _sample_object(rng, shape=None, colour=None, size="small", position="bottom")
+    sign = Sign(
+        text=text,
+        x=rng.uniform(0.46, 0.54),
+        y=rng.uniform(0.3, 0.38),
+        width=rng.uniform(0.78, 0.88),
+        rotation=rng.uniform(-3.0, 3.0),
+        colours=rng.choice(SIGN_COLOURS),
+    )
+    return Scene(objects=(obj,), background=background, sign=sign)

@@ -4,7 +4,8 @@ Each file is read and hashed once in the main thread (a file whose bytes the
 owner already has is skipped before anything is decoded, which is how an
 interrupted import resumes), then validated, decoded at the scale the model
 and the thumbnail need, thumbnailed and resized in the decode threads, while
-the model encodes the previous batch.  Rows are written batch by batch, so an
+the model encodes the previous batch; the text in a picture is recognised there
+too, as on the workers.  Rows are written batch by batch, so an
 interruption loses at most the batch in flight; rows left pending by one are
 indexed first on the next run.
 
@@ -16,6 +17,7 @@ once, for validation and the thumbnail.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +30,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from core.errors import ApplicationError
 from encoder import ClipEncoder
 from encoder.pipeline import encode_stream
+from gallery.decoding import open_reduced
 from gallery.importing import ImportSummary
 from gallery.indexes import index_encoders
 from gallery.indexing import images_index, images_store_encoded
 from gallery.models import Image
+from gallery.ocr import RecognisedText, ocr_decode_side, ocr_enabled, recognise
 from gallery.services import DuplicateImage, image_record
 from gallery.validation import InspectedImage, inspect_image, make_thumbnail
 from vectorstore import get_store
@@ -49,6 +53,7 @@ class Prepared:
     inspected: InspectedImage
     thumbnail: bytes
     pixels: Any  # what `ClipEncoder.prepare` returned; None when queuing for the workers
+    text: RecognisedText | None  # None: not recognised here (the workers, or the backfill, will)
 
 
 class ImportInterrupted(ApplicationError):
@@ -98,9 +103,10 @@ def folder_import(
             yield Candidate(path, data, digest)
 
     primary = encoders[0] if encoders else None
+    reading = in_process and ocr_enabled()
     batches = encode_stream(
         candidates(),
-        prepare=lambda candidate: _prepare(candidate, primary),
+        prepare=lambda candidate: _prepare(candidate, primary, reading=reading),
         encode=lambda prepared: _encode(primary, prepared),
         batch_size=primary.batch_size if primary else 32,
         workers=settings.INDEX_DECODE_THREADS,
@@ -111,7 +117,7 @@ def folder_import(
             in_flight.discard(candidate.sha256)
             code = getattr(error, "code", "invalid_image")
             _fail(summary, candidate.path, code, getattr(error, "message", str(error)))
-        images, pictures, keep = [], [], []
+        images, pictures, texts, keep = [], [], [], []
         for position, (candidate, prepared) in enumerate(
             zip(batch.items, batch.prepared, strict=True)
         ):
@@ -134,6 +140,7 @@ def folder_import(
             summary.imported += 1
             images.append(image)
             pictures.append(prepared.inspected.image)
+            texts.append(prepared.text)
             keep.append(position)
         if in_process and images:
             try:
@@ -143,6 +150,7 @@ def folder_import(
                     vectors=batch.vectors[keep],
                     encoders=encoders,
                     store=get_store(),
+                    texts=texts,
                 )
             except ApplicationError as exc:
                 raise ImportInterrupted(
@@ -174,12 +182,26 @@ def _read(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _prepare(candidate: Candidate, encoder: ClipEncoder | None) -> Prepared:
-    """Validate, decode once, thumbnail and resize: runs in a decode thread."""
+def _prepare(candidate: Candidate, encoder: ClipEncoder | None, *, reading: bool) -> Prepared:
+    """Validate, decode once, thumbnail, resize and read the text: runs in a decode thread."""
     inspected = inspect_image(candidate.data)
     thumbnail = make_thumbnail(inspected.image, settings.THUMBNAIL_SIZE)
     pixels = encoder.prepare(inspected.image) if encoder is not None else None
-    return Prepared(inspected, thumbnail, pixels)
+    return Prepared(inspected, thumbnail, pixels, _recognised(candidate, inspected, reading))
+
+
+def _recognised(
+    candidate: Candidate, inspected: InspectedImage, reading: bool
+) -> RecognisedText | None:
+    if not reading:
+        return None
+    picture = inspected.image
+    wanted = min(ocr_decode_side(), max(inspected.width, inspected.height))
+    if max(picture.size) < wanted:
+        # A JPEG was decoded at the model's scale, too small to read: decode
+        # it again at the size text recognition needs, as the workers do.
+        picture = open_reduced(io.BytesIO(candidate.data), short_side=1, long_side=wanted)
+    return recognise(picture)
 
 
 def _encode(encoder: ClipEncoder | None, prepared: list[Prepared]) -> np.ndarray:

@@ -35,7 +35,7 @@ from gallery.indexes import index_activate, index_encoders, index_for
 from gallery.lexical import lexical_point
 from gallery.models import Image, VectorIndex
 from gallery.moderation import image_screen
-from gallery.ocr import RecognisedText, ocr_available, ocr_decode_side, recognise
+from gallery.ocr import RecognisedText, ocr_decode_side, ocr_enabled, recognise
 from gallery.tagging import auto_tags
 from vectorstore import VectorPoint, VectorStore, VectorStoreUnavailable, get_store
 
@@ -113,7 +113,7 @@ def images_index(
         return outcome
     primary = encoders[0]
     short_side = decode_short_side(primary)
-    reading = settings.OCR_ENABLED and ocr_available()
+    reading = ocr_enabled()
 
     def prepare(image: Image) -> tuple[PILImage.Image, Any, RecognisedText | None]:
         # Text is recognised once an image (a model switch keeps it), on a

@@ -82,6 +82,11 @@ NOTHING = RecognisedText((), "")
 _local = threading.local()
 
 
+def ocr_enabled() -> bool:
+    """Whether indexing recognises text here: `OCR_ENABLED`, and the engine can run."""
+    return bool(settings.OCR_ENABLED) and ocr_available()
+
+
 def ocr_available() -> bool:
     """Whether the engine and every language in `OCR_LANGUAGES` are present (cached)."""
     return ocr_unavailable_reason() is None

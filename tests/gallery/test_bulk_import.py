@@ -14,8 +14,10 @@ from encoder.clip import get_encoder
 from gallery.bulk import folder_import
 from gallery.importing import iter_image_files
 from gallery.models import Image
+from search.services import SearchRequest, TextTerm, search
 from tests.factories import image_bytes, picture
 from tests.support.capture import Capture
+from tests.support.photos import require_ocr, words_picture
 from vectorstore import EdgeStore, get_store, reset_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,3 +126,28 @@ def test_scanning_streams_every_image_of_a_big_tree(tmp_path: Path) -> None:
 
     assert next(files).suffix in {".jpg", ".png"}  # streams: the first file comes at once
     assert sum(1 for _ in files) == 2000
+
+
+def test_an_import_reads_the_words_in_its_pictures_at_the_size_recognition_needs(
+    alice: Any, tmp_path: Path
+) -> None:
+    require_ocr()
+    folder = tmp_path / "signs"
+    folder.mkdir()
+    # A 3600x2400 JPEG is decoded at an eighth for the model and the thumbnail,
+    # where its words are 20 pixels tall: the import decodes it again to read them.
+    sign = words_picture(["PLATFORM 9", "TICKETS"], size=(3600, 2400), font_size=150)
+    (folder / "station.jpg").write_bytes(image_bytes(sign, "JPEG", quality=90))
+    (folder / "plain.jpg").write_bytes(image_bytes(picture((40, 90, 200), (640, 480)), "JPEG"))
+
+    summary = folder_import(owner=alice, files=iter_image_files(folder))
+
+    assert summary.indexed == 2
+    station = Image.objects.get(original_filename="station.jpg")
+    assert {"PLATFORM", "TICKETS"} <= set(station.recognised_text.split())
+    assert station.text_indexed_at is not None
+    assert Image.objects.get(original_filename="plain.jpg").recognised_text == ""
+    found = search(
+        user=alice, request=SearchRequest(texts=(TextTerm("tickets"),), mode="text")
+    ).results
+    assert [r.image.pk for r in found] == [station.pk]

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from core.iterables import batched
 from core.progress import follow_progress
 from gallery.backfill import backfill_enqueue, backfill_pending, images_backfill_text
-from gallery.ocr import ocr_available, ocr_unavailable_reason
+from gallery.ocr import ocr_enabled, ocr_unavailable_reason
 from vectorstore import VectorStoreUnavailable
 
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
         **options: Any,
     ) -> None:
         recognise = not without_ocr
-        if recognise and not (settings.OCR_ENABLED and ocr_available()):
+        if recognise and not ocr_enabled():
             reason = ocr_unavailable_reason() or "OCR_ENABLED is off"
             raise CommandError(
                 f"Text recognition cannot run here ({reason}). Install it, or pass "
