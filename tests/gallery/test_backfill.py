@@ -8,10 +8,15 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from gallery.lexical import images_refresh_lexical
 from gallery.models import Image
 from tests.factories import image_bytes
-from tests.support.photos import LISBON, camera_exif, require_ocr, words_picture
+from tests.support.photos import (
+    LISBON,
+    as_before_text_search,
+    camera_exif,
+    require_ocr,
+    words_picture,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -20,26 +25,6 @@ def _search(client: Any, query: str) -> list[str]:
     response = client.post("/api/search/", {"query": query, "mode": "text"}, format="json")
     assert response.status_code == 200, response.json()
     return [r["image"]["id"] for r in response.json()["results"]]
-
-
-def _as_before_text_search(image_id: str) -> None:
-    """The row as a release before text search left it: no words, no camera, no place."""
-    Image.objects.filter(pk=image_id).update(
-        recognised_text="",
-        text_words=[],
-        text_engine="",
-        text_indexed_at=None,
-        camera_make="",
-        camera_model="",
-        lens="",
-        latitude=None,
-        longitude=None,
-        place_city="",
-        place_region="",
-        place_country="",
-        place_country_code="",
-    )
-    images_refresh_lexical([Image.objects.get(pk=image_id)])
 
 
 def test_backfill_recognises_reads_exif_and_fills_the_store(
@@ -51,7 +36,7 @@ def test_backfill_recognises_reads_exif_and_fills_the_store(
     exif = camera_exif(make="Canon", model="Canon EOS R5", position=LISBON)
     photo = upload(alice_api, image_bytes(words_picture([""]), "JPEG", exif=exif), "b.jpg")
     photo_id = photo.json()["id"]
-    _as_before_text_search(photo_id)
+    as_before_text_search(photo_id)
     assert _search(alice_api, "lisbon") == []
     call_command("backfill_text", "--without-ocr", stdout=io.StringIO(), stderr=io.StringIO())
     assert _search(alice_api, "lisbon") == [photo_id]

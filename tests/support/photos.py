@@ -8,6 +8,9 @@ import pytest
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
+from gallery.lexical import images_refresh_lexical
+from gallery.models import Image
+
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 LISBON = (38.7223, -9.1393)
 BERLIN = (52.5200, 13.4050)
@@ -79,3 +82,23 @@ def require_ocr() -> None:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def as_before_text_search(image_id: str) -> None:
+    """The row as a release before text search left it: no words, no camera, no place."""
+    Image.objects.filter(pk=image_id).update(
+        recognised_text="",
+        text_words=[],
+        text_engine="",
+        text_indexed_at=None,
+        camera_make="",
+        camera_model="",
+        lens="",
+        latitude=None,
+        longitude=None,
+        place_city="",
+        place_region="",
+        place_country="",
+        place_country_code="",
+    )
+    images_refresh_lexical([Image.objects.get(pk=image_id)])
