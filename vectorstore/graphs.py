@@ -50,12 +50,13 @@ class GraphBuilds:
         with self._lock:
             if self._closing or collection in self._builds:
                 return
-            info = self._shards.info(collection)
-            if info is None:
+            coverage = self._shards.graph_coverage(collection)
+            if coverage is None:
                 return
+            points, in_graph = coverage
             # Each build copies the whole shard, so wait for a tenth more points as it grows.
-            due = max(self._background_build_min, info.points_count // 10)
-            if info.points_count - info.indexed_vectors_count >= due:
+            due = max(self._background_build_min, points // 10)
+            if points - in_graph >= due:
                 self.build_in_background(collection)
 
     def before_search(self, collection: str) -> None:
@@ -127,8 +128,8 @@ class GraphBuilds:
     def wait_for_graph(self, collection: str) -> None:
         """Block until the points written so far are in a graph built in the background."""
         self._join(collection)
-        info = self._shards.info(collection)
-        if info is not None and info.indexed_vectors_count < info.points_count:
+        coverage = self._shards.graph_coverage(collection)
+        if coverage is not None and coverage[1] < coverage[0]:
             self.build_in_background(collection).join()
 
     def optimize(self, collection: str) -> bool:
@@ -137,8 +138,9 @@ class GraphBuilds:
         return self._shards.optimize(collection)
 
     def indexed_vectors(self, collection: str) -> int:
-        info = self._shards.info(collection)
-        return int(info.indexed_vectors_count) if info is not None else 0
+        """CLIP vectors in `collection`'s graph."""
+        coverage = self._shards.graph_coverage(collection)
+        return coverage[1] if coverage is not None else 0
 
     def segments(self, collection: str) -> int:
         info = self._shards.info(collection)

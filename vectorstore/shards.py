@@ -21,7 +21,7 @@ from typing import ParamSpec, TypeVar
 
 import qdrant_edge as qe
 
-from vectorstore.base import VectorStoreUnavailable
+from vectorstore.base import LEXICAL_VECTOR, VectorStoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -139,6 +139,22 @@ class ShardSet:
     def info(self, name: str) -> qe.ShardInfo | None:
         with self.reading(name) as shard:
             return call(shard.info) if shard is not None else None
+
+    def graph_coverage(self, name: str) -> tuple[int, int] | None:
+        """(points, CLIP vectors in the HNSW graph) of `name`, or None when it does not exist.
+
+        The engine's `indexed_vectors_count` also counts every sparse vector
+        (an inverted index holds each as it is written), so those are taken
+        off, or a collection with a lexical side would look built before any
+        graph exists.
+        """
+        with self.reading(name) as shard:
+            if shard is None:
+                return None
+            info = call(shard.info)
+            lexical = qe.Filter(must=[qe.HasVectorCondition(LEXICAL_VECTOR)])
+            sparse = call(shard.count, qe.CountRequest(filter=lexical, exact=True))
+        return int(info.points_count), int(info.indexed_vectors_count) - int(sparse)
 
     def optimize(self, name: str) -> bool:
         """Build `name`'s graph in this process, holding the GIL throughout."""

@@ -355,6 +355,29 @@ def test_background_builds_start_by_themselves_past_a_threshold(tmp_path: Path) 
     reopened.close()
 
 
+def test_points_with_a_lexical_side_get_their_graph_too(tmp_path: Path) -> None:
+    # The engine counts each sparse vector as indexed the moment it is written:
+    # the build must still see that no CLIP vector is in a graph yet.
+    from dataclasses import replace
+
+    from vectorstore.lexical import Lexicon
+
+    words = Lexicon("english")
+    rng = np.random.default_rng(6)
+    edge = EdgeStore(str(tmp_path), exact=False, indexing_threshold_kb=1, background_build_min=1000)
+    points = [
+        replace(p, lexical=words.document(f"sign {n} gate b{n % 40}"))
+        for n, p in enumerate(_unit_points(rng, 1200, 16))
+    ]
+    edge.upsert("images-words-16", points[:600])
+    assert edge.maintenance().indexed_vectors("images-words-16") == 0
+
+    edge.upsert("images-words-16", points[600:])
+
+    _wait_until_indexed(edge, "images-words-16", 1200)
+    edge.close()
+
+
 def _wait_until_indexed(edge: EdgeStore, collection: str, count: int) -> None:
     deadline = time.monotonic() + 120
     graphs = edge.maintenance()
