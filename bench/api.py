@@ -98,8 +98,44 @@ def stack_env(stack: str, data_dir: Path, model_dir: Path) -> dict[str, str]:
     return env
 
 
-def load(n: int) -> None:
-    """Runs in a child process with the stack's environment: rows and vectors, directly."""
+def vocabulary(size: int, seed: int) -> np.ndarray:
+    """Pronounceable made-up words, so that the stemmer and the tokenizer see word-like text."""
+    rng = random.Random(seed)
+    consonants, vowels = "bcdfghklmnprstvz", "aeiou"
+    words: set[str] = set()
+    while len(words) < size:
+        length = rng.randint(2, 4)
+        words.add("".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(length)))
+    return np.array(sorted(words))
+
+
+class Words:
+    """Draws words Zipf-like from `vocabulary`: a few on many pictures, most on a handful."""
+
+    def __init__(self, rng: np.random.Generator, size: int = 20_000) -> None:
+        self.rng = rng
+        self.vocabulary = vocabulary(size, seed=0)
+        weights = 1.0 / np.arange(1, size + 1)
+        self.cdf = np.cumsum(weights / weights.sum())
+
+    def draw(self, count: int) -> list[str]:
+        picks = np.searchsorted(self.cdf, self.rng.random(count)).clip(max=len(self.cdf) - 1)
+        return [str(w) for w in self.vocabulary[picks]]
+
+    def queries(self) -> list[str]:
+        """Word queries as people ask them: common words more often, and some rare ones."""
+        rare = self.rng.choice(self.vocabulary[2000:], size=200)
+        return self.draw(400) + [str(w) for w in rare]
+
+
+def load(n: int) -> list[str]:
+    """Runs in a child process with the stack's environment: rows and vectors, directly.
+
+    Every image has a file name, a third hold recognised text (3 to 30 words)
+    and a tenth a caption, so each point carries a lexical side beside CLIP's,
+    as the product indexes it. Returns word queries (`Words.queries`); prints
+    the ids of up to 2,000 of the "bench" user's images.
+    """
     import django
 
     django.setup()
@@ -111,6 +147,7 @@ def load(n: int) -> None:
     from bench.search import clustered
     from encoder.clip import get_encoder
     from gallery.indexes import index_for
+    from gallery.lexical import lexical_point
     from gallery.models import Image
     from vectorstore import VectorPoint, get_store
 
@@ -123,6 +160,7 @@ def load(n: int) -> None:
     index_for(encoder)
     store = get_store()
     rng = np.random.default_rng(0)
+    words = Words(rng)
     centres = rng.normal(size=(max(100, n // 1000), encoder.dim)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     now = timezone.now()
@@ -134,6 +172,7 @@ def load(n: int) -> None:
                 id=uuid.uuid4(),
                 owner=user if (start + i) % 2 else other,
                 file=f"images/bench/{start + i}.jpg",
+                original_filename=f"IMG_{start + i:06d}.jpg",
                 sha256=f"{start + i:064x}",
                 format="JPEG",
                 width=640,
@@ -144,6 +183,11 @@ def load(n: int) -> None:
                 status=Image.Status.INDEXED,
                 model_id=encoder.model_id,
                 uploaded_at=now,
+                recognised_text=(
+                    " ".join(words.draw(int(rng.integers(3, 30)))) if rng.random() < 1 / 3 else ""
+                ),
+                description=" ".join(words.draw(4)) if rng.random() < 0.1 else "",
+                text_indexed_at=now,
             )
             for i in range(count)
         ]
@@ -151,7 +195,12 @@ def load(n: int) -> None:
         store.upsert(
             encoder.collection_name,
             [
-                VectorPoint(id=row.id, vector=v, payload=row.vector_payload())
+                VectorPoint(
+                    id=row.id,
+                    vector=v,
+                    payload=row.vector_payload(),
+                    lexical=lexical_point(row).lexical,
+                )
                 for row, v in zip(rows, vectors, strict=True)
             ],
         )
@@ -163,6 +212,7 @@ def load(n: int) -> None:
     store.close()
     ids = list(Image.objects.filter(owner=user).values_list("pk", flat=True).order_by("pk")[:2000])
     print(json.dumps([str(i) for i in ids]))
+    return words.queries()
 
 
 def post(port: int, path: str, body: dict[str, Any], token: str | None) -> tuple[int, float]:
