@@ -3,7 +3,8 @@ what tests read to hold one mid-batch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -34,3 +35,13 @@ def backends_waiting_on_a_lock() -> int:
             " WHERE wait_event_type = 'Lock' AND datname = current_database()"
         )
         return int(cursor.fetchone()[0])
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 120) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -4,7 +4,6 @@ through Redis (PostgreSQL rows), and the command follows their progress in the r
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 from unittest import mock
 
@@ -15,17 +14,9 @@ from gallery.backfill import backfill_enqueue
 from gallery.models import Image
 from tests.factories import api_client, image_bytes, make_user, upload_file
 from tests.support.photos import as_before_text_search, require_ocr, words_picture
+from tests.support.worker import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-def _wait(condition: Any, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_backfill_queues_batches_for_the_workers_and_follows_them(
@@ -39,7 +30,7 @@ def test_backfill_queues_batches_for_the_workers_and_follows_them(
         data = image_bytes(words_picture([word]))
         response = client.post("/api/images/", {"file": upload_file(data)}, format="multipart")
         ids.append(response.json()["id"])
-    _wait(lambda: Image.objects.filter(status="indexed").count() == 3, "the uploads")
+    wait_for(lambda: Image.objects.filter(status="indexed").count() == 3, "the uploads")
     for image_id in ids:
         as_before_text_search(image_id)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -22,21 +21,12 @@ from gallery.models import Image, VectorIndex
 from gallery.services import image_delete, image_set_visibility
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
 from tests.support.models import second_model
-from tests.support.worker import backends_waiting_on_a_lock, in_process_worker
+from tests.support.worker import backends_waiting_on_a_lock, in_process_worker, wait_for
 from vectorstore import Filter, HasId, Match, get_store
 
 T = TypeVar("T")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-def _wait(condition: Any, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _in_thread(work: Callable[[], T]) -> T:
@@ -87,7 +77,7 @@ def test_reindex_on_workers_follows_changes_made_mid_batch(
             "/api/images/", {"file": upload_file(data), "visibility": "public"}, format="multipart"
         )
         ids.append(response.json()["id"])
-    _wait(lambda: Image.objects.filter(status="indexed").count() == 3, "the uploads")
+    wait_for(lambda: Image.objects.filter(status="indexed").count() == 3, "the uploads")
     hidden, deleted, kept = ids
     old = get_encoder()
     settings.CLIP_MODEL = str(second_model(tmp_path))
@@ -100,11 +90,11 @@ def test_reindex_on_workers_follows_changes_made_mid_batch(
             rows = list(Image.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
             plan = _in_thread(images_reindex)
             assert plan.queued == 3
-            _wait(backends_waiting_on_a_lock, "the worker to block mid-batch")
+            wait_for(backends_waiting_on_a_lock, "the worker to block mid-batch")
             by_id = {str(row.pk): row for row in rows}
             image_set_visibility(image=by_id[hidden], visibility="private")
             image_delete(image=by_id[deleted])
-        _wait(lambda: reindex_progress(plan) == (0, 0), "the worker to finish")
+        wait_for(lambda: reindex_progress(plan) == (0, 0), "the worker to finish")
 
         # Before the switch: both collections agree with the rows.
         assert VectorIndex.objects.get(state="active").collection == old.collection_name
@@ -135,7 +125,7 @@ def test_reindex_command_waits_for_the_workers_then_switches(
         client.post(
             "/api/images/", {"file": upload_file(image_bytes(picture(colour)))}, format="multipart"
         )
-    _wait(lambda: Image.objects.filter(status="indexed").count() == 2, "the uploads")
+    wait_for(lambda: Image.objects.filter(status="indexed").count() == 2, "the uploads")
     old = get_encoder()
     settings.CLIP_MODEL = str(second_model(tmp_path))
     try:
@@ -163,7 +153,7 @@ def test_reindex_without_workers_stops_waiting_and_says_how_to_resume(
         client.post(
             "/api/images/", {"file": upload_file(image_bytes(picture()))}, format="multipart"
         )
-        _wait(lambda: Image.objects.filter(status="indexed").count() == 1, "the upload")
+        wait_for(lambda: Image.objects.filter(status="indexed").count() == 1, "the upload")
     old = get_encoder()
     settings.CLIP_MODEL = str(second_model(tmp_path))
     try:
