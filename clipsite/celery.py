@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging.config
 import os
 from typing import Any
 
 from celery import Celery, signals
+from django.conf import settings
 
 from core.logcontext import bind_task_context, clear_task_context
 from encoder import get_encoder
@@ -31,6 +33,16 @@ app.conf.beat_schedule = {
         "schedule": 3600.0,
     },
 }
+
+
+@signals.setup_logging.connect
+def _keep_the_projects_logging(**kwargs: object) -> None:
+    """Workers log as the web tier does (LOG_FORMAT, the request and image ids).
+
+    Without a receiver here Celery replaces the root logger's handlers with its
+    own, which drops the JSON formatter and the context filter.
+    """
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @signals.worker_init.connect

@@ -37,3 +37,19 @@ def test_a_request_without_an_id_gets_one_and_unsafe_ids_are_replaced(alice_api:
     assert len(plain["X-Request-ID"]) == 32
     assert "\n" not in hostile["X-Request-ID"]
     assert len(hostile["X-Request-ID"]) == 32
+
+
+def test_a_worker_keeps_the_projects_log_format_and_context() -> None:
+    """Celery's own logging setup, as a worker runs it at start, leaves LOGGING in place:
+    its handlers would drop the JSON format and the request and image ids."""
+    from clipsite.celery import app
+    from core.logcontext import ContextFilter
+
+    type(app.log)._setup = False  # type: ignore[attr-defined]  # as a fresh worker finds it
+    app.log.setup(loglevel=logging.INFO)
+
+    handlers = logging.getLogger().handlers
+    assert any(isinstance(f, ContextFilter) for h in handlers for f in h.filters)
+    formatter = handlers[0].formatter
+    assert formatter is not None
+    assert "%(request_id)s" in str(formatter._fmt)
