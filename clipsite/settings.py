@@ -292,6 +292,15 @@ UPLOAD_MAX_ICC_BYTES = env_int(env, "UPLOAD_MAX_ICC_BYTES", 8 * 1024 * 1024, min
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 THUMBNAIL_SIZE = env_int(env, "THUMBNAIL_SIZE", 384, minimum=32)
 
+# Videos (gallery.videoprobe): each limit is refused with its own error code.
+VIDEO_MAX_BYTES = env_int(env, "VIDEO_MAX_BYTES", 2 * 1024**3, minimum=1)
+VIDEO_MAX_SECONDS = env_int(env, "VIDEO_MAX_SECONDS", 3 * 3600, minimum=1)
+# 8K: the long side, and the short side of a 16:9 frame at that width.
+VIDEO_MAX_SIDE = env_int(env, "VIDEO_MAX_SIDE", 7680, minimum=16)
+VIDEO_MAX_FRAME_RATE = env_int(env, "VIDEO_MAX_FRAME_RATE", 240, minimum=1)
+# Moments: at least one frame this often within a long scene, and at most this many.
+VIDEO_FRAME_INTERVAL = env_float(env, "VIDEO_FRAME_INTERVAL", 2.0, minimum=0.1)
+VIDEO_MAX_MOMENTS = env_int(env, "VIDEO_MAX_MOMENTS", 2000, minimum=1)
 INDEX_MAX_RETRIES = env_int(env, "INDEX_MAX_RETRIES", 5)
 # A worker coalesces queued indexing messages into one batch: up to this many,
 # waiting at most this long for more (workers.tasks.index_image_task).

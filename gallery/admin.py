@@ -1,4 +1,4 @@
-"""Admin for images and auto-tag labels.
+"""Admin for images, videos and auto-tag labels.
 
 Images are changed only through services (`gallery.services`), so the
 database, the stored files and the vector store never disagree: the change
@@ -13,17 +13,18 @@ from uuid import UUID
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import FileSystemStorage, default_storage
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponseBase, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from core.errors import ApplicationError
-from gallery.models import Image, ModerationDecision, TagLabel, VectorIndex
+from gallery.models import Image, ModerationDecision, TagLabel, VectorIndex, Video
 from gallery.moderation import image_review
 from gallery.services import image_delete, image_reindex, image_set_visibility
+from gallery.serving import serve_stored
+from gallery.videos import video_delete, video_set_visibility
 
 
 class ModerationDecisionInline(admin.TabularInline[ModerationDecision, Image]):
@@ -160,12 +161,7 @@ class ImageAdmin(admin.ModelAdmin[Image]):
         """
         if not self.has_view_permission(request):
             raise PermissionDenied
-        name = get_object_or_404(Image, pk=pk).thumbnail.name or ""
-        if isinstance(default_storage, FileSystemStorage):
-            response: HttpResponseBase = FileResponse(default_storage.open(name, "rb"))
-            response["Cache-Control"] = "private, max-age=3600"
-            return response
-        return HttpResponseRedirect(default_storage.url(name))  # an expiring signed URL
+        return serve_stored(request, get_object_or_404(Image, pk=pk).thumbnail.name or "")
 
     def _thumbnail_url(self, image: Image) -> str:
         return reverse(f"{self.admin_site.name}:gallery_image_thumbnail", kwargs={"pk": image.pk})
@@ -181,6 +177,48 @@ class ImageAdmin(admin.ModelAdmin[Image]):
             else:
                 done += 1
         return done
+
+
+@admin.register(Video)
+class VideoAdmin(admin.ModelAdmin[Video]):
+    """Videos, read-only: they change through `gallery.videos`, as images through services."""
+
+    list_display = [
+        "original_filename",
+        "owner",
+        "format",
+        "codec",
+        "duration",
+        "visibility",
+        "status",
+        "progress",
+        "moderation",
+        "uploaded_at",
+    ]
+    list_filter = ["status", "moderation", "format", "codec", "visibility"]
+    search_fields = ["original_filename"]
+    list_select_related = ["owner"]
+    list_per_page = 50
+    actions = ["make_private"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in Video._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # Videos come in through upload, which probes them.
+
+    @admin.action(description="Make selected videos private", permissions=["change"])
+    def make_private(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        for video in queryset:
+            video_set_visibility(video=video, visibility=Image.Visibility.PRIVATE)
+        self.message_user(request, f"{len(queryset)} video(s) are now private.", messages.SUCCESS)
+
+    def delete_model(self, request: HttpRequest, obj: Video) -> None:
+        video_delete(video=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        for video in queryset:
+            video_delete(video=video)
 
 
 @admin.register(TagLabel)

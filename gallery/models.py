@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -20,22 +20,30 @@ logger = logging.getLogger(__name__)
 
 DESCRIPTION_MAX_LENGTH = 2000
 
+_M = TypeVar("_M", bound=models.Model)
 
-class ImageQuerySet(models.QuerySet["Image"]):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ImageQuerySet:
-        """Images `user` may see: their own, and everyone's public ones that moderation allows."""
+
+class SharedQuerySet(models.QuerySet[_M]):
+    """Who may see what, for images and videos alike."""
+
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> Self:
+        """Rows `user` may see: their own, and everyone's public ones that moderation allows."""
         if not user.is_authenticated:
             return self.none()
         shared = Q(visibility=Image.Visibility.PUBLIC) & ~Q(moderation__in=Image.HIDDEN_STATES)
         return self.filter(Q(owner_id=user.pk) | shared)
 
-    def awaiting_review(self) -> ImageQuerySet:
+    def awaiting_review(self) -> Self:
         return self.filter(moderation=Image.Moderation.FLAGGED)
 
-    def owned_by(self, user: AbstractBaseUser | AnonymousUser) -> ImageQuerySet:
+    def owned_by(self, user: AbstractBaseUser | AnonymousUser) -> Self:
         if not user.is_authenticated:
             return self.none()
         return self.filter(owner_id=user.pk)
+
+
+class ImageQuerySet(SharedQuerySet["Image"]):
+    pass
 
 
 class Image(models.Model):
@@ -260,6 +268,79 @@ def _folded(values: list[str]) -> list[str]:
 
 def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class VideoQuerySet(SharedQuerySet["Video"]):
+    pass
+
+
+class Video(models.Model):
+    """An uploaded video. Search finds its moments (scenes), each a point in the store.
+
+    Visibility and moderation mean what they mean for an `Image`, and share its choices.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        INDEXING = "indexing", "Indexing"
+        INDEXED = "indexed", "Indexed"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="videos"
+    )
+    file = models.FileField(max_length=255)
+    poster = models.FileField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=16)
+    codec = models.CharField(max_length=16)
+    # Upright, as the video plays (phone videos store their frames turned).
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    rotation = models.PositiveSmallIntegerField(default=0)
+    duration = models.FloatField(help_text="Seconds.")
+    frame_rate = models.FloatField()
+    size = models.PositiveBigIntegerField(help_text="Size of the stored file in bytes.")
+    taken_at = models.DateTimeField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(default=timezone.now, db_index=True)
+    visibility = models.CharField(
+        max_length=16, choices=Image.Visibility.choices, default=Image.Visibility.PRIVATE
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    error = models.TextField(blank=True)
+    progress = models.FloatField(default=0.0, help_text="Share of the video indexed, 0..1.")
+    moments_indexed = models.PositiveIntegerField(default=0)
+    model_id = models.CharField(max_length=255, blank=True)
+    indexed_at = models.DateTimeField(null=True, blank=True)
+    moderation = models.CharField(
+        max_length=16,
+        choices=Image.Moderation.choices,
+        default=Image.Moderation.NONE,
+        blank=True,
+        db_index=True,
+    )
+    moderation_reason = models.CharField(max_length=255, blank=True)
+
+    objects = VideoQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "sha256"], name="unique_video_per_owner"),
+        ]
+        indexes = [models.Index(fields=["owner", "-uploaded_at"])]
+
+    def __str__(self) -> str:
+        return self.original_filename or str(self.id)
+
+    @property
+    def is_hidden(self) -> bool:
+        """Hidden from other users by moderation, whatever its visibility."""
+        return self.moderation in Image.HIDDEN_STATES
 
 
 class Preferences(models.Model):

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from core.errors import ApplicationError, ServiceUnavailable
+from core.errors import ApplicationError
 from core.logcontext import task_headers
+from gallery.files import clean_filename, delete_stored_files, store_file
 from gallery.indexing import image_enqueue
 from gallery.lexical import images_refresh_lexical
 from gallery.models import DESCRIPTION_MAX_LENGTH, Image, Preferences
@@ -22,8 +19,6 @@ from gallery.moderation import image_screen_words
 from gallery.photometa import image_fields
 from gallery.validation import InspectedImage, inspect_image, make_thumbnail, read_upload
 from vectorstore import get_store
-
-logger = logging.getLogger(__name__)
 
 
 class DuplicateImage(ApplicationError):
@@ -85,9 +80,9 @@ def image_record(
     prefix = f"{image_id.hex[:2]}/{image_id.hex}"
     stored: list[str] = []
     try:
-        original_name = _store(f"images/{prefix}.{inspected.extension}", inspected.data)
+        original_name = store_file(f"images/{prefix}.{inspected.extension}", inspected.data)
         stored.append(original_name)
-        thumb_name = _store(f"thumbnails/{prefix}.webp", thumbnail)
+        thumb_name = store_file(f"thumbnails/{prefix}.webp", thumbnail)
         stored.append(thumb_name)
         with transaction.atomic():
             image = Image.objects.create(
@@ -96,7 +91,7 @@ def image_record(
                 file=original_name,
                 thumbnail=thumb_name,
                 sha256=inspected.sha256,
-                original_filename=_clean_filename(filename),
+                original_filename=clean_filename(filename),
                 format=inspected.format,
                 width=inspected.width,
                 height=inspected.height,
@@ -209,33 +204,9 @@ def image_delete(*, image: Image) -> None:
         transaction.on_commit(lambda: delete_stored_files(names))
 
 
-def _store(name: str, data: bytes) -> str:
-    """Save to the default storage; an unreachable storage is a 503, not a traceback."""
-    try:
-        return default_storage.save(name, ContentFile(data))
-    except Exception as exc:  # S3 and disk errors have no common base
-        logger.exception("Storage failed while saving %s", name)
-        raise ServiceUnavailable(
-            "storage_unavailable", "The file storage is unavailable; nothing was saved. Try again."
-        ) from exc
-
-
 def _enqueue_index(image: Image) -> None:
     image_id = str(image.id)
     # robust: a broker outage must not undo a committed upload; the periodic
     # sweep (`requeue_stale_task`) queues it again.
     headers = task_headers()
     transaction.on_commit(lambda: image_enqueue(image_id=image_id, headers=headers), robust=True)
-
-
-def delete_stored_files(names: list[str]) -> None:
-    for name in names:
-        try:
-            default_storage.delete(name)
-        except Exception:
-            logger.exception("Could not delete stored file %s", name)
-
-
-def _clean_filename(name: str) -> str:
-    # Kept only for display and search; never used as a storage path.
-    return Path(name.replace("\\", "/")).name[:255]

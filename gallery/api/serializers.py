@@ -5,7 +5,7 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
-from gallery.models import DESCRIPTION_MAX_LENGTH, Image
+from gallery.models import DESCRIPTION_MAX_LENGTH, Image, Video
 
 _STAND_IN = "00000000-0000-4000-8000-000000000000"
 # DRF's own conversion of a datetime (the configured format and time zone).
@@ -102,24 +102,69 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
         return request is not None and image.location_visible_to(request.user)
 
     def get_url(self, image: Image) -> str:
-        return self._absolute("api:image-file", image)
+        return _absolute(self, "api:image-file", image.pk)
 
     def get_thumbnail_url(self, image: Image) -> str:
-        return self._absolute("api:image-thumbnail", image)
-
-    def _absolute(self, name: str, image: Image) -> str:
-        # A page of results needs two URLs an image, and reverse() with
-        # build_absolute_uri() took a third of a search's serialising time:
-        # each is done once a page, for a stand-in id, which is then replaced.
-        templates: dict[str, str] = self.root.__dict__.setdefault("_url_templates", {})
-        if name not in templates:
-            path = reverse(name, kwargs={"pk": _STAND_IN})
-            request = self.context.get("request")
-            templates[name] = request.build_absolute_uri(path) if request else path
-        return templates[name].replace(_STAND_IN, str(image.pk))
+        return _absolute(self, "api:image-thumbnail", image.pk)
 
 
-class ImageUploadSerializer(serializers.Serializer[None]):
+def _absolute(serializer: serializers.Serializer[Any], name: str, pk: object) -> str:
+    """The absolute URL of `name` for the row `pk`, reversed once a page.
+
+    A page of results needs two URLs a row, and reverse() with
+    build_absolute_uri() took a third of a search's serialising time: each is
+    done once a page, for a stand-in id, which is then replaced.
+    """
+    templates: dict[str, str] = serializer.root.__dict__.setdefault("_url_templates", {})
+    if name not in templates:
+        path = reverse(name, kwargs={"pk": _STAND_IN})
+        request = serializer.context.get("request")
+        templates[name] = request.build_absolute_uri(path) if request else path
+    return templates[name].replace(_STAND_IN, str(pk))
+
+
+class VideoSerializer(serializers.ModelSerializer[Video]):
+    url = serializers.SerializerMethodField()
+    poster_url = serializers.SerializerMethodField()
+    filename = serializers.CharField(source="original_filename", read_only=True)
+    flagged = serializers.BooleanField(source="is_hidden", read_only=True)
+
+    class Meta:
+        model = Video
+        fields = [
+            "id",
+            "url",
+            "poster_url",
+            "filename",
+            "format",
+            "codec",
+            "width",
+            "height",
+            "duration",
+            "frame_rate",
+            "size",
+            "taken_at",
+            "uploaded_at",
+            "visibility",
+            "status",
+            "error",
+            "progress",
+            "moments_indexed",
+            "model_id",
+            "flagged",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, video: Video) -> str:
+        return _absolute(self, "api:video-file", video.pk)
+
+    def get_poster_url(self, video: Video) -> str:
+        return _absolute(self, "api:video-poster", video.pk)
+
+
+class UploadSerializer(serializers.Serializer[None]):
+    """An upload of an image or a video."""
+
     file = serializers.FileField(allow_empty_file=True)
     visibility = serializers.ChoiceField(
         choices=Image.Visibility.choices, default=Image.Visibility.PRIVATE
@@ -145,3 +190,7 @@ class PreferencesSerializer(serializers.Serializer[None]):
     share_location = serializers.BooleanField(
         help_text="Whether others who may see your new uploads see where they were taken."
     )
+
+
+class VideoUpdateSerializer(serializers.Serializer[None]):
+    visibility = serializers.ChoiceField(choices=Image.Visibility.choices)

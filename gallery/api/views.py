@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage, default_storage
-from django.http import FileResponse, HttpResponseBase, HttpResponseRedirect
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -26,11 +26,13 @@ from core.throttling import UserScopedThrottle
 from gallery.api.serializers import (
     ImageSerializer,
     ImageUpdateSerializer,
-    ImageUploadSerializer,
     PreferencesSerializer,
+    UploadSerializer,
+    VideoSerializer,
+    VideoUpdateSerializer,
 )
 from gallery.gpsstrip import LocationNotRemovable, without_location
-from gallery.models import Image, Preferences
+from gallery.models import Image, Preferences, Video
 from gallery.services import (
     image_create,
     image_delete,
@@ -39,35 +41,50 @@ from gallery.services import (
     image_update,
     preferences_set,
 )
+from gallery.serving import CACHE_CONTROL, serve_stored
+from gallery.videos import video_create, video_delete, video_set_visibility
+
+_Row = TypeVar("_Row", Image, Video)
 
 
-class ImageViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Image]
+class _OwnedRowsViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[_Row]
 ):
-    serializer_class = ImageSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
-    throttle_classes = [UserScopedThrottle]
+    """What the images and videos APIs share: UUID ids, and who may read or change a row."""
+
     # Ids are UUIDs: anything else is a 404 from the router, never a lookup error.
     lookup_value_regex = (
         "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
     )
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    throttle_classes = [UserScopedThrottle]
+    rows: Any
+    # Actions that read; every other one changes a row, so only its owner may.
+    reading = frozenset({"list", "retrieve", "file", "thumbnail", "poster"})
+
+    def get_queryset(self) -> Any:
+        # Reading: own and public rows. Changing: own rows only; anyone else's
+        # is a 404, so ids of private images and videos are not confirmed.
+        mine = self.request.query_params.get("mine") in {"1", "true"}
+        if self.action in self.reading and not mine:
+            return self.rows.visible_to(self.request.user)
+        return self.rows.owned_by(self.request.user)
+
+    def get_object(self) -> _Row:
+        return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+
+
+class ImageViewSet(_OwnedRowsViewSet[Image]):
+    serializer_class = ImageSerializer
+    rows = Image.objects.select_related(None)
 
     @property
     def throttle_scope(self) -> str | None:
         # Uploads and searches by example cost encoder time; reads do not.
         return {"create": "upload", "reindex": "upload"}.get(self.action or "")
 
-    def get_queryset(self) -> Any:
-        images = Image.objects.select_related(None)
-        # Reading: own and public images. Changing: own images only; anyone
-        # else's image is a 404, so ids of private images are not confirmed.
-        mine = self.request.query_params.get("mine") in {"1", "true"}
-        if self.action in {"list", "retrieve", "file", "thumbnail"} and not mine:
-            return images.visible_to(self.request.user)
-        return images.owned_by(self.request.user)
-
     def create(self, request: Request) -> Response:
-        form = ImageUploadSerializer(data=request.data)
+        form = UploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         image = image_create(
             owner=request.user,  # type: ignore[arg-type]
@@ -107,15 +124,55 @@ class ImageViewSet(
         # Only the owner gets the original as uploaded; anyone else sees a
         # public image, whose GPS position would tell them where its owner was.
         if settings.STRIP_PUBLIC_GPS and image.owner_id != request.user.pk:
-            return _serve_without_location(image)
-        return _serve(image.file.name or "")
+            return _serve_without_location(request, image)
+        return serve_stored(request, image.file.name or "")
 
     @action(detail=True, methods=["get"])
     def thumbnail(self, request: Request, pk: str | None = None) -> HttpResponseBase:
-        return _serve(self.get_object().thumbnail.name or "")
+        return serve_stored(request, self.get_object().thumbnail.name or "")
 
-    def get_object(self) -> Image:
-        return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+
+class VideoViewSet(_OwnedRowsViewSet[Video]):
+    serializer_class = VideoSerializer
+    rows = Video.objects.select_related(None)
+
+    @property
+    def throttle_scope(self) -> str | None:
+        return {"create": "upload"}.get(self.action or "")
+
+    @extend_schema(request=UploadSerializer, responses={201: VideoSerializer, **errors(400, 409)})
+    def create(self, request: Request) -> Response:
+        form = UploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        video = video_create(
+            owner=request.user,  # type: ignore[arg-type]
+            upload=form.validated_data["file"],
+            visibility=form.validated_data["visibility"],
+        )
+        video.refresh_from_db()
+        return Response(self.get_serializer(video).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=VideoUpdateSerializer, responses={200: VideoSerializer, **errors(400)})
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        form = VideoUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        video = video_set_visibility(
+            video=self.get_object(), visibility=form.validated_data["visibility"]
+        )
+        return Response(self.get_serializer(video).data)
+
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        video_delete(video=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["get"])
+    def file(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+        # Containers keep no GPS in what this app reads or strips; served as stored.
+        return serve_stored(request, self.get_object().file.name or "")
+
+    @action(detail=True, methods=["get"])
+    def poster(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+        return serve_stored(request, self.get_object().poster.name or "")
 
 
 class PreferencesApi(APIView):
@@ -142,17 +199,8 @@ class PreferencesApi(APIView):
         return Response({"share_location": preferences.share_location})
 
 
-def _serve(name: str) -> HttpResponseBase:
-    """Local files stream through this permission-checked view; S3 gets an expiring signed URL."""
-    if isinstance(default_storage, FileSystemStorage):
-        response = FileResponse(default_storage.open(name, "rb"))
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
-    return HttpResponseRedirect(default_storage.url(name))
-
-
-def _serve_without_location(image: Image) -> HttpResponseBase:
-    """The original without its GPS position, with `_serve`'s headers; through the app on S3 too.
+def _serve_without_location(request: Request, image: Image) -> HttpResponseBase:
+    """The original without its GPS position, with `serve_stored`'s headers, on S3 too.
 
     A file without GPS is served as it is stored.  One whose GPS can be
     neither edited out nor re-encoded away (a RAW file the edit cannot fix)
@@ -164,8 +212,8 @@ def _serve_without_location(image: Image) -> HttpResponseBase:
     try:
         data = without_location(data, image.format)
     except LocationNotRemovable:
-        return _serve(image.thumbnail.name or "")
-    # FileResponse sets the type, length and inline disposition from the name, as `_serve` does.
+        return serve_stored(request, image.thumbnail.name or "")
+    # FileResponse sets the type, length and inline disposition from the name.
     response = FileResponse(io.BytesIO(data), filename=os.path.basename(name))
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = CACHE_CONTROL
     return response

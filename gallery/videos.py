@@ -1,0 +1,184 @@
+"""Everything that writes videos: create, change visibility, delete.
+
+A video is probed and its first frames decoded before anything is stored
+(`gallery.videoprobe`), then streamed to storage from the upload's temporary
+file: a large upload is never held in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.db import IntegrityError, transaction
+
+from core.errors import ApplicationError
+from gallery.files import clean_filename, delete_stored_files, store_file
+from gallery.models import Image, Video
+from gallery.validation import make_thumbnail
+from gallery.videoprobe import InvalidVideo, VideoInfo, video_poster, video_probe
+
+# The poster is what the player shows before it plays: larger than a thumbnail.
+POSTER_SIZE = 960
+_CHUNK = 1024 * 1024
+
+
+class DuplicateVideo(ApplicationError):
+    status = 409
+
+    def __init__(self, existing: Video) -> None:
+        super().__init__(
+            "duplicate_video",
+            "You have already uploaded this exact video.",
+            detail={"id": str(existing.id)},
+        )
+        self.existing = existing
+
+
+def video_create(
+    *,
+    owner: AbstractBaseUser,
+    upload: File,
+    visibility: str = Image.Visibility.PRIVATE,
+    filename: str | None = None,
+) -> Video:
+    """Probe, store and record an uploaded video, all or nothing.
+
+    Raises `InvalidVideo` (400, with a code per limit or defect) before
+    anything is stored, and `DuplicateVideo` (409) when the owner already has
+    these exact bytes. On any failure no row and no file is left.
+    """
+    declared = getattr(upload, "size", None)
+    if declared is not None and declared > settings.VIDEO_MAX_BYTES:
+        raise _too_large()
+    with _local_copy(upload) as path:
+        info = video_probe(path, size=path.stat().st_size)
+        digest = _sha256(path)
+        existing = Video.objects.filter(owner_id=owner.pk, sha256=digest).first()
+        if existing is not None:
+            raise DuplicateVideo(existing)
+        poster = make_thumbnail(video_poster(path, info), POSTER_SIZE)
+        return _record(
+            owner=owner,
+            path=path,
+            info=info,
+            digest=digest,
+            poster=poster,
+            visibility=visibility,
+            filename=filename or getattr(upload, "name", "") or "",
+        )
+
+
+def _record(
+    *,
+    owner: AbstractBaseUser,
+    path: Path,
+    info: VideoInfo,
+    digest: str,
+    poster: bytes,
+    visibility: str,
+    filename: str,
+) -> Video:
+    if visibility not in Image.Visibility.values:
+        raise ApplicationError("invalid_visibility", f"Unknown visibility {visibility!r}.")
+    video_id = uuid.uuid4()
+    prefix = f"{video_id.hex[:2]}/{video_id.hex}"
+    stored: list[str] = []
+    try:
+        with path.open("rb") as handle:
+            stored.append(store_file(f"videos/{prefix}.{info.extension}", handle))
+        stored.append(store_file(f"posters/{prefix}.webp", poster))
+        with transaction.atomic():
+            return Video.objects.create(
+                id=video_id,
+                owner_id=owner.pk,
+                file=stored[0],
+                poster=stored[1],
+                sha256=digest,
+                original_filename=clean_filename(filename),
+                format=info.format,
+                codec=info.codec,
+                width=info.width,
+                height=info.height,
+                rotation=info.rotation,
+                duration=info.duration,
+                frame_rate=info.frame_rate,
+                size=path.stat().st_size,
+                taken_at=info.taken_at,
+                visibility=visibility,
+            )
+    except IntegrityError:
+        delete_stored_files(stored)
+        # Two uploads of the same bytes raced; the unique constraint chose one.
+        raise DuplicateVideo(Video.objects.get(owner_id=owner.pk, sha256=digest)) from None
+    except BaseException:
+        delete_stored_files(stored)
+        raise
+
+
+def video_set_visibility(*, video: Video, visibility: str) -> Video:
+    """Change who may see `video` (the row is locked, as image visibility locks its row)."""
+    if visibility not in Image.Visibility.values:
+        raise ApplicationError("invalid_visibility", f"Unknown visibility {visibility!r}.")
+    if video.visibility == visibility:
+        return video
+    with transaction.atomic():
+        row = Video.objects.select_for_update().get(pk=video.pk)
+        video.visibility = row.visibility = visibility
+        row.save(update_fields=["visibility"])
+    return video
+
+
+def video_delete(*, video: Video) -> None:
+    """Remove the row, then (after commit) the file and the poster."""
+    names = [name for name in (video.file.name, video.poster.name) if name]
+    with transaction.atomic():
+        Video.objects.select_for_update().filter(pk=video.pk).first()
+        video.delete()
+        transaction.on_commit(lambda: delete_stored_files(names))
+
+
+@contextmanager
+def _local_copy(upload: File) -> Iterator[Path]:
+    """A path to the upload's bytes: Django's temporary file, or a copy of a small in-memory one.
+
+    Django keeps only uploads under FILE_UPLOAD_MAX_MEMORY_SIZE in memory;
+    larger ones it has already streamed to a temporary file.
+    """
+    temporary = getattr(upload, "temporary_file_path", None)
+    if temporary is not None:
+        yield Path(temporary())
+        return
+    suffix = Path(getattr(upload, "name", "") or "").suffix[:8]
+    handle, name = tempfile.mkstemp(suffix=suffix, prefix="clipsearch-video-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            upload.seek(0)
+            shutil.copyfileobj(upload, out, _CHUNK)
+        yield Path(name)
+    finally:
+        os.unlink(name)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _too_large() -> InvalidVideo:
+    limit = settings.VIDEO_MAX_BYTES
+    return InvalidVideo(
+        "video_too_large", f"The video is larger than the limit of {limit // (1024 * 1024)} MB."
+    )
