@@ -212,7 +212,7 @@ def video_poster(path: str | Path, info: VideoInfo, *, at: float | None = None) 
 
 
 def video_frames(
-    path: str | Path, info: VideoInfo, *, every: float, max_side: int
+    path: str | Path, info: VideoInfo, *, every: float, max_side: int, start: float = 0.0
 ) -> Iterator[tuple[float, PILImage.Image]]:
     """(seconds from the start, upright RGB frame) about every `every` seconds, in order.
 
@@ -220,7 +220,9 @@ def video_frames(
     the ones before it), but converts only the frames it yields: the first
     at or after each multiple of `every`.  FFmpeg scales each to at most
     `max_side` pixels on its long side (never up), keeping its shape.  Stops
-    `DURATION_SLACK` seconds past the probed duration.  Reads the file only;
+    `DURATION_SLACK` seconds past the probed duration.  From `start` (seconds),
+    it seeks to the keyframe before it and yields nothing earlier (resuming an
+    interrupted video).  Reads the file only;
     what PyAV raises on the bytes is `corrupt_video`, raised where the
     iteration reached.
     """
@@ -230,13 +232,15 @@ def video_frames(
     with _reading(), _open(path, _container_of(info)) as container:
         stream = _video_stream(container)
         stream.codec_context.thread_type = ThreadType.AUTO
-        start = _start_time(stream)
+        origin = _start_time(stream)
         tolerance = 0.5 / info.frame_rate
-        due = 0.0
+        due = max(0.0, start)
+        if due > 0 and stream.time_base is not None:
+            container.seek(int((due + origin) / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
             if frame.pts is None:
                 continue
-            at = frame.time - start
+            at = frame.time - origin
             if at > info.duration + DURATION_SLACK:
                 return
             if at < due - tolerance:
