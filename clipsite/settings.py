@@ -211,6 +211,7 @@ CELERY_TASK_QUEUES = (Queue("index"), Queue("maintenance"))
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 CELERY_TASK_ROUTES = {
     "workers.tasks.index_image_task": {"queue": "index"},
+    "workers.tasks.index_video_task": {"queue": "index"},
     "workers.tasks.backfill_text_task": {"queue": "index"},
     "workers.tasks.requeue_stale_task": {"queue": "maintenance"},
     "workers.tasks.reconcile_task": {"queue": "maintenance"},

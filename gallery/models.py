@@ -314,6 +314,9 @@ class Video(models.Model):
     error = models.TextField(blank=True)
     progress = models.FloatField(default=0.0, help_text="Share of the video indexed, 0..1.")
     moments_indexed = models.PositiveIntegerField(default=0)
+    # Where indexing has reached (the last stored moment's end): an
+    # interrupted video resumes here.
+    indexed_until = models.FloatField(default=0.0)
     model_id = models.CharField(max_length=255, blank=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
     moderation = models.CharField(
@@ -341,6 +344,53 @@ class Video(models.Model):
     def is_hidden(self) -> bool:
         """Hidden from other users by moderation, whatever its visibility."""
         return self.moderation in Image.HIDDEN_STATES
+
+    def moment_payload(self, start: float, end: float) -> dict[str, Any]:
+        """What a moment's point carries: where it is in which video, and who may see it."""
+        return {
+            "kind": POINT_KIND_VIDEO,
+            "video": str(self.pk),
+            "start": start,
+            "end": end,
+            "owner": str(self.owner_id),
+            "visibility": self.visibility,
+            "hidden": int(self.is_hidden),
+            "uploaded_at": _rfc3339(self.uploaded_at),
+            "timestamp": _rfc3339(self.taken_at or self.uploaded_at),
+        }
+
+
+# The `kind` of a video moment's point; an image's point has no `kind`.
+POINT_KIND_VIDEO = "video"
+
+
+class VideoMoment(models.Model):
+    """A stretch of a video that search can land on: one point in the store, and its thumbnail."""
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="moments")
+    start = models.FloatField()
+    end = models.FloatField()
+    # uuid5 of (video, start): writing a moment again overwrites its point.
+    point_id = models.UUIDField(unique=True)
+    thumbnail = models.FileField(max_length=255, blank=True)
+    # The moderation concepts it crossed, as "concept (cosine)"; empty if none.
+    flagged = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["video", "start"]
+        constraints = [
+            models.UniqueConstraint(fields=["video", "start"], name="one_moment_per_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.video_id} at {self.start:.1f} s"
+
+    @staticmethod
+    def point_for(video_id: uuid.UUID, start: float) -> uuid.UUID:
+        return uuid.uuid5(_MOMENT_NAMESPACE, f"{video_id}:{start:.3f}")
+
+
+_MOMENT_NAMESPACE = uuid.UUID("6f1c2a52-7e0b-4d1e-9a53-2f0c8d1b7a41")
 
 
 class Preferences(models.Model):

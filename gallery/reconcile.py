@@ -23,7 +23,7 @@ from django.db.models import Q
 
 from core.iterables import batched
 from gallery.indexes import search_encoder
-from gallery.models import Image
+from gallery.models import Image, VideoMoment
 from gallery.services import image_reindex
 from vectorstore import VectorStore, get_store
 
@@ -188,6 +188,8 @@ def _requeue(store: VectorStore, collection: str, ids: list[UUID], *, fix: bool)
 def _delete_orphans(store: VectorStore, ids: list[UUID], *, fix: bool) -> int:
     """Delete the vectors `ids` whose row still does not exist."""
     rows = set(Image.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    # A video's moments are points without an image row.
+    rows |= set(VideoMoment.objects.filter(point_id__in=ids).values_list("point_id", flat=True))
     orphans = [i for i in ids if i not in rows]
     if fix and orphans:
         store.delete(orphans)

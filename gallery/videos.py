@@ -1,4 +1,4 @@
-"""Everything that writes videos: create, change visibility, delete.
+"""Everything that writes videos: create, change visibility, reindex, delete.
 
 A video is probed and its first frames decoded before anything is stored
 (`gallery.videoprobe`), then streamed to storage from the upload's temporary
@@ -22,10 +22,13 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 
 from core.errors import ApplicationError
+from core.logcontext import task_headers
 from gallery.files import clean_filename, delete_stored_files, store_file
 from gallery.models import Image, Video
 from gallery.validation import make_thumbnail
+from gallery.videoindexing import video_enqueue, video_point_ids
 from gallery.videoprobe import InvalidVideo, VideoInfo, video_poster, video_probe
+from vectorstore import get_store
 
 # The poster is what the player shows before it plays: larger than a thumbnail.
 POSTER_SIZE = 960
@@ -98,7 +101,7 @@ def _record(
             stored.append(store_file(f"videos/{prefix}.{info.extension}", handle))
         stored.append(store_file(f"posters/{prefix}.webp", poster))
         with transaction.atomic():
-            return Video.objects.create(
+            video = Video.objects.create(
                 id=video_id,
                 owner_id=owner.pk,
                 file=stored[0],
@@ -116,6 +119,8 @@ def _record(
                 taken_at=info.taken_at,
                 visibility=visibility,
             )
+            _enqueue_index(video)
+            return video
     except IntegrityError:
         delete_stored_files(stored)
         # Two uploads of the same bytes raced; the unique constraint chose one.
@@ -135,14 +140,37 @@ def video_set_visibility(*, video: Video, visibility: str) -> Video:
         row = Video.objects.select_for_update().get(pk=video.pk)
         video.visibility = row.visibility = visibility
         row.save(update_fields=["visibility"])
+        # Inside the transaction, as for images: if the store cannot follow,
+        # the row keeps its old visibility too.
+        points = video_point_ids(row)
+        if points:
+            get_store().set_payload(points, {"visibility": visibility})
     return video
 
 
+def video_reindex(*, video: Video) -> Video:
+    """Index `video` again from its start (after a failure, or a model change)."""
+    with transaction.atomic():
+        row = Video.objects.select_for_update().get(pk=video.pk)
+        row.status, row.error, row.progress, row.indexed_until = Video.Status.PENDING, "", 0.0, 0.0
+        row.save(update_fields=["status", "error", "progress", "indexed_until"])
+        _enqueue_index(row)
+    return row
+
+
 def video_delete(*, video: Video) -> None:
-    """Remove the row, then (after commit) the file and the poster."""
-    names = [name for name in (video.file.name, video.poster.name) if name]
+    """Remove every moment's point, then the rows, then (after commit) every stored file.
+
+    The points go first, with the row locked (as indexing locks it): if the
+    store is down this raises and nothing else changes.
+    """
     with transaction.atomic():
         Video.objects.select_for_update().filter(pk=video.pk).first()
+        moments = list(video.moments.values_list("point_id", "thumbnail"))
+        if moments:
+            get_store().delete([point for point, _ in moments])
+        names = [n for n in (video.file.name, video.poster.name) if n]
+        names += [thumbnail for _, thumbnail in moments if thumbnail]
         video.delete()
         transaction.on_commit(lambda: delete_stored_files(names))
 
@@ -167,6 +195,13 @@ def _local_copy(upload: File) -> Iterator[Path]:
         yield Path(name)
     finally:
         os.unlink(name)
+
+
+def _enqueue_index(video: Video) -> None:
+    video_id = str(video.id)
+    # robust: a broker outage must not undo a committed upload (reindex queues it again).
+    headers = task_headers()
+    transaction.on_commit(lambda: video_enqueue(video_id=video_id, headers=headers), robust=True)
 
 
 def _sha256(path: Path) -> str:

@@ -6,9 +6,10 @@ from django.conf import settings
 
 from core.iterables import batched
 from gallery.indexes import search_encoder
-from gallery.models import Image
+from gallery.models import POINT_KIND_VIDEO, Image
 from search.services import SearchResult, User
 from vectorstore import Filter, HasId, Match, VectorQuery, get_store
+from vectorstore.base import KIND_FIELD
 
 BATCH = 32
 
@@ -67,7 +68,9 @@ def _neighbours(user: User, images: list[Image], *, limit: int) -> dict[object, 
         VectorQuery(
             vector=vectors[image.pk],
             limit=limit,
-            filter=Filter(must=(own,), must_not=(HasId((image.pk,)),)),
+            filter=Filter(
+                must=(own,), must_not=(HasId((image.pk,)), Match(KIND_FIELD, POINT_KIND_VIDEO))
+            ),
             score_threshold=settings.DUPLICATE_THRESHOLD,
         )
         for image in asked

@@ -35,14 +35,14 @@ from core.errors import ApplicationError
 from core.metrics import SEARCH_STAGE_SECONDS, timed
 from encoder.clip import ClipEncoder
 from gallery.indexes import search_encoder
-from gallery.models import Image
+from gallery.models import POINT_KIND_VIDEO, Image
 from gallery.validation import inspect_image, read_upload
 from search.filters import parse_filter
 from search.moderation import query_check
 from search.modes import SEARCH_MODES
 from search.querycache import text_vectors
 from vectorstore import Filter, HasId, Hit, Match, Phrase, VectorQuery, get_store
-from vectorstore.base import TEXT_FIELD
+from vectorstore.base import KIND_FIELD, TEXT_FIELD
 from vectorstore.lexical import lexicon
 
 User = AbstractBaseUser | AnonymousUser
@@ -297,7 +297,10 @@ def _prepare(
     conditions: list[Any] = [access_filter(user), parse_filter(request.filters, viewer=viewer)]
     if mode != "semantic":
         conditions += [Phrase(TEXT_FIELD, phrase) for phrase in quoted_phrases(words)]
-    excluded: list[Any] = [HasId(request.exclude_ids)] if request.exclude_ids else []
+    # Video moments are answered by their own grouped query (videos), never as images.
+    excluded: list[Any] = [Match(KIND_FIELD, POINT_KIND_VIDEO)]
+    if request.exclude_ids:
+        excluded.append(HasId(request.exclude_ids))
     if mode == "text":
         # Words alone: a negative is a word (or phrase) the image must not hold.
         excluded += [Phrase(TEXT_FIELD, n) for n in request.negative_texts]

@@ -18,6 +18,10 @@ DENSE_VECTOR = ""
 LEXICAL_VECTOR = "text"
 # The payload field holding the lexical document, full-text indexed for phrases.
 TEXT_FIELD = "text"
+# What a point stands for: absent for an image, "video" for a video's moment.
+KIND_FIELD = "kind"
+# A moment's video, which its results are grouped by.
+VIDEO_FIELD = "video"
 # Reciprocal rank fusion's k: a result at rank r on a side adds 1 / (k + r).
 RRF_K = 60
 # The weights of the dense and the lexical side. Qdrant divides a side's rank
@@ -46,6 +50,8 @@ PAYLOAD_INDEXES: dict[str, str] = {
     "place_shown": "integer",
     "location": "geo",
     TEXT_FIELD: "text",
+    KIND_FIELD: "keyword",
+    VIDEO_FIELD: "keyword",
 }
 
 

@@ -14,13 +14,17 @@ from datetime import timedelta
 from uuid import UUID
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery_batches import Batches, SimpleRequest
 from django.conf import settings
 
 from core.metrics import INDEX_SECONDS, timed
+from encoder import EncoderUnavailable
 from gallery.backfill import images_backfill_text
 from gallery.indexing import image_index_give_up, images_claim_stale, images_index_by_id
 from gallery.reconcile import reconcile_ranges, reconcile_vectors
+from gallery.videoindexing import video_index, video_index_give_up
+from vectorstore import VectorStoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,30 @@ def index_image_task(requests: list[SimpleRequest]) -> None:
             kwargs={"image_id": image_id, "attempt": attempt},
             countdown=_backoff(attempt),
             headers={"request_id": request_ids[image_id]} if image_id in request_ids else {},
+        )
+
+
+@shared_task(acks_late=True)
+def index_video_task(video_id: str, attempt: int = 0) -> None:
+    """Index one video's moments, resuming after those already stored.
+
+    An outage (store, encoder, storage) retries with backoff, from where the
+    video stopped; after `INDEX_MAX_RETRIES` tries the video is marked failed.
+    A long video that reaches the soft time limit continues in a new task
+    from its last stored batch, which is not a failure.
+    """
+    try:
+        with timed(INDEX_SECONDS):
+            video_index(video_id=video_id)
+    except SoftTimeLimitExceeded:
+        index_video_task.apply_async(kwargs={"video_id": video_id, "attempt": attempt})
+    except (EncoderUnavailable, VectorStoreUnavailable, OSError) as exc:
+        if attempt + 1 > settings.INDEX_MAX_RETRIES:
+            video_index_give_up(video_id=video_id, error=exc)
+            return
+        logger.warning("Indexing video %s failed (%s); retry %d", video_id, exc, attempt + 1)
+        index_video_task.apply_async(
+            kwargs={"video_id": video_id, "attempt": attempt + 1}, countdown=_backoff(attempt + 1)
         )
 
 

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every task the project defines, and the queue it must land on.
 ROUTES = {
     "workers.tasks.index_image_task": "index",
+    "workers.tasks.index_video_task": "index",
     "workers.tasks.backfill_text_task": "index",
     "workers.tasks.requeue_stale_task": "maintenance",
     "workers.tasks.reconcile_task": "maintenance",
