@@ -71,7 +71,7 @@ def quality(words: int, scenes: int, seed: int) -> dict[str, Any]:
     from gallery.importing import iter_image_files, quiet_task_logs
     from gallery.models import Image
     from gallery.ocr import ocr_enabled, ocr_unavailable_reason
-    from search.services import SearchRequest, TextTerm, search
+    from search.services import SearchRequest, SearchResult, TextTerm, search
 
     if not ocr_enabled():
         raise SystemExit(f"text recognition is off here: {ocr_unavailable_reason()}")
@@ -97,7 +97,8 @@ def quality(words: int, scenes: int, seed: int) -> dict[str, Any]:
     for word, image in target.items():
         for mode in MODES:
             request = SearchRequest(texts=(TextTerm(word.lower()),), mode=mode, limit=5)
-            found = [result.image.pk for result in search(user=user, request=request).results]
+            results = search(user=user, request=request).results
+            found = [r.image.pk for r in results if isinstance(r, SearchResult)]
             first[mode] += bool(found) and found[0] == image.pk
             top5[mode] += image.pk in found
             if not found or found[0] != image.pk:

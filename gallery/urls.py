@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.gallery, name="home"),
     path("upload/", views.upload, name="upload"),
     path("preferences/", views.preferences, name="preferences"),
+    path("videos/<uuid:pk>/", views.video_detail, name="video"),
     path("images/<uuid:pk>/visibility/", views.image_visibility, name="image-visibility"),
     path("images/<uuid:pk>/details/", views.image_details, name="image-details"),
     path("images/<uuid:pk>/reindex/", views.image_reindex_page, name="image-reindex"),

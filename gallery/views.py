@@ -9,6 +9,7 @@ the form here is the same upload for browsers without JavaScript.
 
 from __future__ import annotations
 
+import math
 from uuid import UUID
 
 from django.conf import settings
@@ -29,7 +30,7 @@ from gallery.forms import (
     UploadForm,
     VisibilityForm,
 )
-from gallery.models import Image, Preferences
+from gallery.models import Image, Preferences, Video
 from gallery.moderation import image_review
 from gallery.selectors import gallery_images
 from gallery.services import (
@@ -172,6 +173,19 @@ def image_reindex_page(request: HttpRequest, pk: UUID) -> HttpResponse:
     else:
         messages.success(request, f"{image} is queued for indexing.")
     return redirect("gallery:image", pk=image.pk)
+
+
+@login_required
+def video_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """A video you may see, playing from `?t=` seconds, with its moments (a click seeks)."""
+    video = get_object_or_404(Video.objects.visible_to(request.user), pk=pk)
+    try:
+        asked = float(request.GET.get("t", 0))
+    except ValueError:
+        asked = 0.0
+    start = min(max(asked, 0.0), video.duration) if math.isfinite(asked) else 0.0
+    context = {"video": video, "start": f"{start:.2f}", "moments": video.moments.all()}
+    return render(request, "gallery/video.html", context)
 
 
 @login_required

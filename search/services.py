@@ -35,18 +35,22 @@ from core.errors import ApplicationError
 from core.metrics import SEARCH_STAGE_SECONDS, timed
 from encoder.clip import ClipEncoder
 from gallery.indexes import search_encoder
-from gallery.models import POINT_KIND_VIDEO, Image
+from gallery.models import POINT_KIND_VIDEO, Image, Video
 from gallery.validation import inspect_image, read_upload
 from search.filters import parse_filter
 from search.moderation import query_check
 from search.modes import SEARCH_MODES
 from search.querycache import text_vectors
 from vectorstore import Filter, HasId, Hit, Match, Phrase, VectorQuery, get_store
-from vectorstore.base import KIND_FIELD, TEXT_FIELD
+from vectorstore.base import KIND_FIELD, TEXT_FIELD, VIDEO_FIELD
 from vectorstore.lexical import lexicon
 
 User = AbstractBaseUser | AnonymousUser
 CURSOR_SALT = "search.cursor"
+# A video result shows up to this many of its moments.
+MOMENTS_PER_VIDEO = 3
+# At most this many hits are asked for a page that may hold videos.
+MOMENT_WINDOW_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -129,9 +133,32 @@ class SearchResult:
     snippet: Snippet | None = None
 
 
+@dataclass(frozen=True)
+class MomentHit:
+    """A stretch of a video that matched, and how well."""
+
+    video_id: UUID
+    point_id: UUID
+    start: float
+    end: float
+    score: float
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """A video, scored by its best moment, with its best moments (best first)."""
+
+    video: Video
+    score: float
+    similarity: float
+    moments: tuple[MomentHit, ...]
+    matched: tuple[str, ...] = ("semantic",)
+    snippet: Snippet | None = None
+
+
 @dataclass
 class SearchPage:
-    results: list[SearchResult]
+    results: list[SearchResult | VideoResult]
     next_cursor: str | None = None
     facets: dict[str, dict[str, int]] | None = None
 
@@ -173,7 +200,10 @@ def search_batch(*, user: User, requests: Sequence[SearchRequest]) -> list[Searc
         encoded = text_vectors(encoder, texts) if texts else np.zeros((0, encoder.dim))
     query_check(encoder=encoder, texts=positives, vectors=encoded[: len(positives)])
     vectors = dict(zip(texts, encoded, strict=True))
-    prepared = [_prepare(user, encoder, r, vectors) for r in requests]
+    # Where the user may see indexed videos, each query also ranks their
+    # moments beside the images (in one ranking, so fused scores compare).
+    videos = Video.objects.visible_to(user).filter(moments_indexed__gt=0).exists()
+    prepared = [_prepare(user, encoder, r, vectors, videos=videos) for r in requests]
     store = get_store()
     collection = encoder.collection_name
     queries = [p.query for p in prepared]
@@ -256,7 +286,12 @@ def _with_cursor(request: SearchRequest) -> SearchRequest:
 
 
 def _prepare(
-    user: User, encoder: ClipEncoder, request: SearchRequest, vectors: dict[str, np.ndarray]
+    user: User,
+    encoder: ClipEncoder,
+    request: SearchRequest,
+    vectors: dict[str, np.ndarray],
+    *,
+    videos: bool = False,
 ) -> _Prepared:
     if not 1 <= request.limit <= settings.SEARCH_MAX_LIMIT:
         raise ApplicationError(
@@ -297,8 +332,9 @@ def _prepare(
     conditions: list[Any] = [access_filter(user), parse_filter(request.filters, viewer=viewer)]
     if mode != "semantic":
         conditions += [Phrase(TEXT_FIELD, phrase) for phrase in quoted_phrases(words)]
-    # Video moments are answered by their own grouped query (videos), never as images.
-    excluded: list[Any] = [Match(KIND_FIELD, POINT_KIND_VIDEO)]
+    # Moments have no words: a search by words alone never finds them.
+    videos = videos and mode != "text"
+    excluded: list[Any] = [] if videos else [Match(KIND_FIELD, POINT_KIND_VIDEO)]
     if request.exclude_ids:
         excluded.append(HasId(request.exclude_ids))
     if mode == "text":
@@ -329,15 +365,18 @@ def _prepare(
         positives=(positive,) if recommend and dense else (),
         negatives=tuple(negatives) if recommend and dense else (),
         strategy=strategy if recommend else "best_score",
-        # One extra result tells whether another page exists.
-        limit=request.limit + 1,
-        offset=request.offset,
+        # One extra result tells whether another page exists. With videos, the
+        # page is made here from the first hit on (a video's moments become
+        # one result), from a window wide enough for their repeats.
+        limit=_window(request) if videos else request.limit + 1,
+        offset=0 if videos else request.offset,
         filter=scope,
         # A plain CLIP query is scored by cosine to the positive vector, and
         # the store can apply the threshold itself; otherwise _scored does.
         score_threshold=request.min_score if not negatives and lexical is None else None,
         # Any other query's hits are rescored by their vectors.
         with_vectors=bool(negatives) or lexical is not None,
+        with_payload=videos,
         lexical=lexical,
         fusion_window=window,
     )
@@ -350,6 +389,11 @@ def _prepare(
     return _Prepared(
         request=request, positive=positive, query=query, terms=terms, semantic_side=semantic_side
     )
+
+
+def _window(request: SearchRequest) -> int:
+    """Hits to ask for a page that may hold videos: each can repeat in many moments."""
+    return min(MOMENT_WINDOW_MAX, (request.offset + request.limit + 1) * MOMENTS_PER_VIDEO * 4)
 
 
 def _checked_mode(request: SearchRequest) -> str:
@@ -379,16 +423,67 @@ def quoted_phrases(text: str) -> list[str]:
 
 
 def _page(user: User, item: _Prepared, hits: list[Hit], semantic: set[UUID] | None) -> SearchPage:
+    """A page of images and, where the query ranked moments too, videos (each once)."""
     request = item.request
-    more = len(hits) > request.limit
-    scored = _scored(item, hits[: request.limit])
-    rows = Image.objects.visible_to(user).order_by().in_bulk([hit_id for hit_id, *_ in scored])
-    results = [_result(item, rows[i], s, c, semantic) for i, s, c in scored if i in rows]
+    if not item.query.with_payload:  # images alone: the store paged them
+        more = len(hits) > request.limit
+        results: list[SearchResult | VideoResult] = _image_results(
+            user, item, hits[: request.limit], semantic
+        )
+        end = request.offset + request.limit
+    else:
+        moments = [h for h in hits if (h.payload or {}).get(KIND_FIELD) == POINT_KIND_VIDEO]
+        shown = {h.id for h in moments}
+        ranked = _image_results(user, item, [h for h in hits if h.id not in shown], semantic)
+        ranked += _video_results(user, item, moments)
+        # Stable: among equal scores, images keep the store's order, ahead of videos.
+        ranked.sort(key=lambda result: -result.score)
+        end = request.offset + request.limit
+        more = len(ranked) > end
+        results = ranked[request.offset : end]
     cursor = None
     if more:
-        payload = {"o": request.offset + request.limit, "q": request.fingerprint()}
+        payload = {"o": end, "q": request.fingerprint()}
         cursor = signing.dumps(payload, salt=CURSOR_SALT, compress=True)
     return SearchPage(results=results, next_cursor=cursor)
+
+
+def _image_results(
+    user: User, item: _Prepared, hits: list[Hit], semantic: set[UUID] | None
+) -> list[SearchResult | VideoResult]:
+    scored = _scored(item, hits)
+    rows = Image.objects.visible_to(user).order_by().in_bulk([hit_id for hit_id, *_ in scored])
+    return [_result(item, rows[i], s, c, semantic) for i, s, c in scored if i in rows]
+
+
+def _video_results(
+    user: User, item: _Prepared, hits: list[Hit]
+) -> list[SearchResult | VideoResult]:
+    """Moments grouped by their video, best first: each video once, with its best moments."""
+    payloads = {hit.id: hit.payload or {} for hit in hits}
+    groups: dict[UUID, list[MomentHit]] = {}
+    similarities: dict[UUID, float] = {}
+    for point_id, score, similarity in _scored(item, hits):
+        payload = payloads[point_id]
+        video_id = UUID(str(payload.get(VIDEO_FIELD)))
+        moments = groups.setdefault(video_id, [])
+        if len(moments) < MOMENTS_PER_VIDEO:
+            start, end = float(payload.get("start", 0.0)), float(payload.get("end", 0.0))
+            moments.append(MomentHit(video_id, point_id, start, end, score))
+            moments.sort(key=lambda m: -m.score)
+        if len(moments) == 1:
+            similarities[video_id] = similarity
+    videos = Video.objects.visible_to(user).order_by().in_bulk(list(groups))
+    return [
+        VideoResult(
+            video=videos[video_id],
+            score=moments[0].score,
+            similarity=similarities[video_id],
+            moments=tuple(moments),
+        )
+        for video_id, moments in groups.items()
+        if video_id in videos
+    ]
 
 
 def _result(
@@ -462,7 +557,7 @@ def _facets(item: _Prepared, hits: list[Hit]) -> dict[str, dict[str, int]]:
     formats: Counter[str] = Counter()
     tags: Counter[str] = Counter()
     for hit in hits:
-        if hit.id in kept and hit.payload:
+        if hit.id in kept and hit.payload and KIND_FIELD not in hit.payload:  # images only
             formats[str(hit.payload.get("format"))] += 1
             tags.update(str(t) for t in hit.payload.get("tags") or [])
     return {"format": dict(formats.most_common()), "tag": dict(tags.most_common(50))}

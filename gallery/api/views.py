@@ -60,7 +60,7 @@ class _OwnedRowsViewSet(
     throttle_classes = [UserScopedThrottle]
     rows: Any
     # Actions that read; every other one changes a row, so only its owner may.
-    reading = frozenset({"list", "retrieve", "file", "thumbnail", "poster"})
+    reading = frozenset({"list", "retrieve", "file", "thumbnail", "poster", "moment_thumbnail"})
 
     def get_queryset(self) -> Any:
         # Reading: own and public rows. Changing: own rows only; anyone else's
@@ -173,6 +173,19 @@ class VideoViewSet(_OwnedRowsViewSet[Video]):
     @action(detail=True, methods=["get"])
     def poster(self, request: Request, pk: str | None = None) -> HttpResponseBase:
         return serve_stored(request, self.get_object().poster.name or "")
+
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"moments/(?P<point>[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})/thumbnail",
+        url_name="moment-thumbnail",
+    )
+    def moment_thumbnail(
+        self, request: Request, pk: str | None = None, point: str = ""
+    ) -> HttpResponseBase:
+        """A moment's thumbnail, by the id of its point (what search results name)."""
+        moment = get_object_or_404(self.get_object().moments, point_id=point)
+        return serve_stored(request, moment.thumbnail.name or "")
 
 
 class PreferencesApi(APIView):

@@ -4,12 +4,13 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gallery.api.serializers import ImageSerializer
+from gallery.api.serializers import ImageSerializer, VideoSerializer
 from search.modes import SEARCH_MODES
-from search.services import SearchRequest, TextTerm
+from search.services import MomentHit, SearchRequest, TextTerm, VideoResult
 
 
 @extend_schema_field({"description": "JSON (in multipart forms: a JSON string)."})
@@ -186,8 +187,19 @@ class SnippetSerializer(serializers.Serializer[None]):
     )
 
 
+class MomentSerializer(serializers.Serializer[None]):
+    start = serializers.FloatField(help_text="Seconds from the start of the video.")
+    end = serializers.FloatField()
+    score = serializers.FloatField()
+    thumbnail_url = serializers.CharField()
+
+
 class SearchResultSerializer(serializers.Serializer[None]):
-    image = ImageSerializer()
+    """An image result, or a video result (`video` and its best `moments` instead of `image`)."""
+
+    image = ImageSerializer(required=False)
+    video = VideoSerializer(required=False)
+    moments = MomentSerializer(many=True, required=False, help_text="Best first, up to 3.")
     score = serializers.FloatField(
         help_text="What ranks the results: the cosine similarity in semantic mode, the "
         "fused (hybrid) or BM25 (text) score otherwise."
@@ -205,8 +217,17 @@ class SearchResultSerializer(serializers.Serializer[None]):
         # The fields directly, as ImageSerializer does (search results are
         # serialised many at a time).
         snippet = result.snippet
+        item: dict[str, Any]
+        if isinstance(result, VideoResult):
+            video = self.fields["video"]
+            item = {
+                "video": video.to_representation(result.video),
+                "moments": [_moment(video, moment) for moment in result.moments],
+            }
+        else:
+            item = {"image": self.fields["image"].to_representation(result.image)}
         return {
-            "image": self.fields["image"].to_representation(result.image),
+            **item,
             "score": float(result.score),
             "similarity": float(result.similarity),
             "matched": list(result.matched),
@@ -220,6 +241,20 @@ class SearchResultSerializer(serializers.Serializer[None]):
                 else None
             ),
         }
+
+
+def _moment(video: serializers.Field[Any, Any, Any, Any], moment: MomentHit) -> dict[str, Any]:
+    path = reverse(
+        "api:video-moment-thumbnail",
+        kwargs={"pk": str(moment.video_id), "point": str(moment.point_id)},
+    )
+    request = video.context.get("request")
+    return {
+        "start": moment.start,
+        "end": moment.end,
+        "score": float(moment.score),
+        "thumbnail_url": request.build_absolute_uri(path) if request else path,
+    }
 
 
 class ReviewSerializer(serializers.Serializer[None]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -35,7 +36,14 @@ from search.api.serializers import (
 )
 from search.classify import classify
 from search.duplicates import duplicate_groups, image_duplicates
-from search.services import SearchPage, SearchResult, search, search_batch, similar_images
+from search.services import (
+    SearchPage,
+    SearchResult,
+    VideoResult,
+    search,
+    search_batch,
+    similar_images,
+)
 
 
 class SearchApi(APIView):
@@ -191,7 +199,7 @@ def _int_param(request: Request, name: str, *, default: int, high: int) -> int:
     return value
 
 
-def results_data(request: Request, results: list[SearchResult]) -> Any:
+def results_data(request: Request, results: Sequence[SearchResult | VideoResult]) -> Any:
     return SearchResultSerializer(
         results,  # type: ignore[arg-type]
         many=True,

@@ -84,7 +84,7 @@ def test_an_uploaded_video_is_indexed_as_its_moments(
     assert all(m.thumbnail.storage.exists(m.thumbnail.name) for m in moments)
 
 
-def test_image_searches_and_reconcile_leave_moments_alone(
+def test_a_search_shows_the_video_once_and_reconcile_leaves_its_moments(
     alice_api: APIClient, film: bytes, post: Callable[..., Any], upload: Any
 ) -> None:
     from tests.factories import image_bytes
@@ -95,10 +95,10 @@ def test_image_searches_and_reconcile_leave_moments_alone(
     query = canonical_caption(film_scenes()[1][0])
 
     found = alice_api.post(
-        "/api/search/", {"query": query, "limit": 1, "mode": "semantic"}, format="json"
-    )
+        "/api/search/", {"query": query, "limit": 10, "mode": "semantic"}, format="json"
+    ).json()["results"]
 
-    assert [r["image"]["id"] for r in found.json()["results"]] == [image_id]
+    assert [r.get("video", r.get("image"))["id"] for r in found] == [video_id, image_id]
     report = reconcile(check_files=False)
     assert report.orphan_vectors_removed == 0
     assert moment_points(video_id) == Video.objects.get(pk=video_id).moments_indexed

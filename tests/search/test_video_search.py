@@ -1,0 +1,158 @@
+"""Search finds videos at the moment that matches: one result per video, with its best moments.
+
+A rendered film of demo scenes that change at known times, the real demo CLIP model, the
+embedded engine, and the API end to end."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from demo import canonical_caption, render_pil
+from demo.scenes import sample_scene
+from gallery.models import Video
+from tests.factories import image_bytes, make_user, picture, upload_file
+from tests.support.videos import render_video
+
+pytestmark = pytest.mark.django_db
+
+# (seconds on screen) of each single-object scene; the second runs from 2.0 to 5.0.
+LENGTHS = (2.0, 3.0, 2.0)
+
+
+@pytest.fixture
+def film(tmp_path: Path) -> tuple[bytes, list[str]]:
+    rng = random.Random(5)
+    scenes = [sample_scene(rng, 1) for _ in LENGTHS]
+    # Distinct scenes, so the second one's caption describes it alone.
+    assert len({canonical_caption(s) for s in scenes}) == len(scenes)
+    shots = [(n, render_pil(s, 160, 120, rng)) for n, s in zip(LENGTHS, scenes, strict=True)]
+    path = render_video(tmp_path / "film.mp4", shots, fps=12)
+    return path.read_bytes(), [canonical_caption(s) for s in scenes]
+
+
+@pytest.fixture
+def post_video(django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
+    def post(client: APIClient, data: bytes, **fields: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/api/videos/",
+                {"file": upload_file(data, "film.mp4"), **fields},
+                format="multipart",
+            )
+        assert response.status_code == 201, response.json()
+        return response.json()
+
+    return post
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_a_text_query_finds_the_video_at_the_moment_it_describes(
+    alice_api: APIClient,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., Any],
+    upload: Any,
+    mode: str,
+) -> None:
+    data, captions = film
+    video = post_video(alice_api, data)
+    upload(alice_api, image_bytes(picture((250, 250, 250), shape="square")))
+
+    found = alice_api.post(
+        "/api/search/", {"query": captions[1], "limit": 5, "mode": mode}, format="json"
+    ).json()["results"]
+
+    first = found[0]
+    assert first["video"]["id"] == video["id"]
+    assert "image" not in first
+    best = first["moments"][0]
+    assert best["start"] < 5.0
+    assert best["end"] > 2.0  # overlaps the time the scene was on screen
+    assert first["score"] == best["score"]
+    assert 1 <= len(first["moments"]) <= 3
+    assert [m["score"] for m in first["moments"]] == sorted(
+        (m["score"] for m in first["moments"]), reverse=True
+    )
+    # One result per video.
+    assert [r["video"]["id"] for r in found if "video" in r] == [video["id"]]
+    thumbnail = alice_api.get(best["thumbnail_url"])
+    assert thumbnail.status_code == 200
+    assert thumbnail["Content-Type"] == "image/webp"
+
+
+def test_another_users_private_video_is_never_found(
+    alice_api: APIClient,
+    bob_api: APIClient,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., Any],
+) -> None:
+    data, captions = film
+    video = post_video(alice_api, data)
+    query = {"query": captions[1], "limit": 10, "mode": "semantic"}
+
+    assert bob_api.post("/api/search/", query, format="json").json()["results"] == []
+    moment = alice_api.post("/api/search/", query, format="json").json()["results"][0]
+    assert bob_api.get(moment["moments"][0]["thumbnail_url"]).status_code == 404
+
+    alice_api.patch(f"/api/videos/{video['id']}/", {"visibility": "public"}, format="json")
+
+    shown = bob_api.post("/api/search/", query, format="json").json()["results"]
+    assert [r["video"]["id"] for r in shown] == [video["id"]]
+
+
+def test_pages_of_images_and_videos_do_not_overlap(
+    alice_api: APIClient,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., Any],
+    upload: Any,
+) -> None:
+    data, captions = film
+    post_video(alice_api, data)
+    for n in range(4):
+        upload(alice_api, image_bytes(picture((60 * n, 120, 200 - 40 * n), shape="circle")))
+    query = {"query": captions[1], "limit": 2, "mode": "semantic"}
+
+    seen, pages, cursor = [], 0, None
+    while True:
+        body = {**query, "cursor": cursor} if cursor else query
+        page = alice_api.post("/api/search/", body, format="json").json()
+        seen += [r.get("video", r.get("image"))["id"] for r in page["results"]]
+        pages += 1
+        cursor = page["next"]
+        if not cursor:
+            break
+
+    assert len(seen) == len(set(seen)) == 5  # four images and one video, each once
+    assert pages == 3
+
+
+def test_the_search_page_links_a_video_at_its_moment_and_the_video_page_starts_there(
+    alice: Any,
+    alice_api: APIClient,
+    client: Any,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., Any],
+) -> None:
+    data, captions = film
+    video = post_video(alice_api, data)
+    client.force_login(alice)
+
+    page = client.get("/search/", {"q": captions[1], "mode": "semantic"})
+
+    assert page.status_code == 200
+    found = re.search(rf'href="/videos/{video["id"]}/\?t=([0-9.]+)"', page.content.decode())
+    assert found is not None
+    start = float(found.group(1))
+    assert start < 5.0
+    shown = client.get(f"/videos/{video['id']}/", {"t": start}).content.decode()
+    assert f'#t={start:.2f}"' in shown
+    assert shown.count("data-seek=") == Video.objects.get(pk=video["id"]).moments_indexed
+    # Another user cannot open a private video's page.
+    client.force_login(make_user("carol"))
+    assert client.get(f"/videos/{video['id']}/").status_code == 404
