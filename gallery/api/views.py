@@ -42,7 +42,7 @@ from gallery.services import (
     preferences_set,
 )
 from gallery.serving import CACHE_CONTROL, serve_stored
-from gallery.videos import video_create, video_delete, video_set_visibility
+from gallery.videos import video_create, video_delete, video_reindex, video_set_visibility
 
 _Row = TypeVar("_Row", Image, Video)
 
@@ -138,7 +138,7 @@ class VideoViewSet(_OwnedRowsViewSet[Video]):
 
     @property
     def throttle_scope(self) -> str | None:
-        return {"create": "upload"}.get(self.action or "")
+        return {"create": "upload", "reindex": "upload"}.get(self.action or "")
 
     @extend_schema(request=UploadSerializer, responses={201: VideoSerializer, **errors(400, 409)})
     def create(self, request: Request) -> Response:
@@ -164,6 +164,11 @@ class VideoViewSet(_OwnedRowsViewSet[Video]):
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         video_delete(video=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["post"])
+    def reindex(self, request: Request, pk: str | None = None) -> Response:
+        video = video_reindex(video=self.get_object())
+        return Response(self.get_serializer(video).data, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["get"])
     def file(self, request: Request, pk: str | None = None) -> HttpResponseBase:

@@ -161,7 +161,7 @@ def test_an_interrupted_video_resumes_and_stores_each_moment_once(
     monkeypatch.setattr(store, "upsert", failing)
     settings.CELERY_TASK_ALWAYS_EAGER = False  # the upload only queues; this test runs the work
     monkeypatch.setattr("gallery.videos.video_enqueue", lambda **kwargs: None)
-    video_id = post(alice_api, film + b"").json()["id"]
+    video_id = post(alice_api, film).json()["id"]
     with pytest.raises(VectorStoreUnavailable):
         video_index(video_id=video_id)
     halfway = Video.objects.get(pk=video_id)
@@ -204,3 +204,22 @@ def test_a_moment_that_crosses_a_concept_flags_the_whole_video(
     # Hidden from others in the store and in the API while it waits for review.
     assert moment_points(video_id, Match("hidden", 1)) == video.moments_indexed
     assert bob_api.get(f"/api/videos/{video_id}/").status_code == 404
+
+
+def test_a_failed_video_is_shown_failed_and_indexed_again_on_request(
+    alice_api: APIClient,
+    film: bytes,
+    post: Callable[..., Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    video_id = post(alice_api, film).json()["id"]
+    Video.objects.filter(pk=video_id).update(status="failed", error="the store went away")
+    assert alice_api.get(f"/api/videos/{video_id}/").json()["status"] == "failed"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_api.post(f"/api/videos/{video_id}/reindex/")
+
+    assert response.status_code == 202
+    body = alice_api.get(f"/api/videos/{video_id}/").json()
+    assert (body["status"], body["error"], body["progress"]) == ("indexed", "", 1.0)
+    assert moment_points(video_id) == body["moments_indexed"]
