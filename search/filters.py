@@ -14,6 +14,11 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from core.errors import ApplicationError
 from vectorstore import DateRange, Filter, GeoBox, GeoRadius, Match, MatchAny, Range
+from vectorstore.base import KIND_FIELD
+
+# What a result is: an image, or a video (one of its moments). Only a
+# moment's point has a `kind`, so "image" is the absence of "video".
+KINDS = ("image", "video")
 
 # `visibility` narrows within what the user may see anyway: "private" means
 # the user's own private images.
@@ -21,11 +26,14 @@ KEYWORD_KEYS = {"format", "tags", "visibility", "camera", "place", "country"}
 # Stored case-folded (`Image.lexical_payload`): "Lisbon" finds "lisbon".
 FOLDED_KEYS = {"camera", "place", "country"}
 INTEGER_KEYS = {"width", "height"}
+# A video's length in seconds: only videos have one, so a range on it keeps videos alone.
+FLOAT_KEYS = {"duration"}
 BOOLEAN_KEYS = {"has_text"}
 DATETIME_KEYS = {"timestamp", "uploaded_at", "taken_at"}
 # `location` takes `near` (lat, lon, km) or `bbox` (north, west, south, east).
 GEO_KEYS = {"location"}
-ALLOWED_KEYS = KEYWORD_KEYS | INTEGER_KEYS | BOOLEAN_KEYS | DATETIME_KEYS | GEO_KEYS
+ALLOWED_KEYS = KEYWORD_KEYS | INTEGER_KEYS | FLOAT_KEYS | BOOLEAN_KEYS | DATETIME_KEYS | GEO_KEYS
+ALLOWED_KEYS |= {KIND_FIELD}
 # Where a photo was taken is the owner's to share: on another user's image
 # these conditions see its place only if the owner shares it (`place_shown`),
 # so no filter, not even a must_not, can tell where an unshared photo was taken.
@@ -71,8 +79,8 @@ def parse_filter(raw: Any, *, viewer: str | None = None) -> Filter | None:
 Parsed = Match | MatchAny | Range | DateRange | GeoRadius | GeoBox
 
 
-def _guarded(condition: Parsed, viewer: str | None) -> Parsed | Filter:
-    if condition.key not in LOCATION_KEYS:
+def _guarded(condition: Parsed | Filter, viewer: str | None) -> Parsed | Filter:
+    if isinstance(condition, Filter) or condition.key not in LOCATION_KEYS:
         return condition
     may_see = [Match("place_shown", 1)]
     if viewer is not None:
@@ -80,7 +88,7 @@ def _guarded(condition: Parsed, viewer: str | None) -> Parsed | Filter:
     return Filter(must=(condition, Filter(should=tuple(may_see))))
 
 
-def _condition(raw: Any, where: str) -> Parsed:
+def _condition(raw: Any, where: str) -> Parsed | Filter:
     if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
         raise InvalidFilter(f"{where} must be an object with a string key.")
     key = raw["key"]
@@ -90,6 +98,10 @@ def _condition(raw: Any, where: str) -> Parsed:
             f"Allowed keys: {', '.join(sorted(ALLOWED_KEYS))}."
         )
     kinds = set(raw) - {"key"}
+    if key == KIND_FIELD:
+        if kinds != {"match"}:
+            raise InvalidFilter(f"{where}: kind takes a match of image or video.")
+        return _kind(raw["match"], where)
     if key in GEO_KEYS:
         if kinds == {"near"}:
             return _near(key, raw["near"], where)
@@ -141,16 +153,34 @@ def _coordinate(value: Any, bound: float, where: str) -> float:
     return float(value)
 
 
-def _match(key: str, match: Any, where: str) -> Match | MatchAny:
-    if key in DATETIME_KEYS:
-        raise InvalidFilter(f"{where}: {key} takes a range, not a match.")
+def _kind(match: Any, where: str) -> Filter:
+    """`image`, `video`, or any of them, as a condition on the points' `kind`."""
+    values = _match_values(match, where)
+    if any(v not in KINDS for v in values):
+        raise InvalidFilter(f"{where}: kind is image or video.")
+    video = Match(KIND_FIELD, "video")
+    sides = {"image": Filter(must_not=(video,)), "video": Filter(must=(video,))}
+    return Filter(should=tuple(sides[k] for k in KINDS if k in values))
+
+
+def _match_values(match: Any, where: str) -> list[Any]:
+    """The values of `{"value": v}` or `{"any": [v, ...]}`, unchecked."""
     if not isinstance(match, dict) or len(match) != 1 or not ({"value", "any"} & set(match)):
         raise InvalidFilter(f'{where}.match must be {{"value": ...}} or {{"any": [...]}}.')
     if "value" in match:
-        return Match(key, _scalar(key, match["value"], where))
+        return [match["value"]]
     values = match["any"]
     if not isinstance(values, list) or not values or len(values) > 100:
         raise InvalidFilter(f"{where}.match.any must be a list of 1 to 100 values.")
+    return values
+
+
+def _match(key: str, match: Any, where: str) -> Match | MatchAny:
+    if key in DATETIME_KEYS | FLOAT_KEYS:
+        raise InvalidFilter(f"{where}: {key} takes a range, not a match.")
+    values = _match_values(match, where)
+    if "value" in match:
+        return Match(key, _scalar(key, values[0], where))
     scalars = [_scalar(key, v, where) for v in values]
     return MatchAny(key, tuple(scalars))  # type: ignore[arg-type]
 
@@ -177,7 +207,7 @@ def _range(key: str, bounds: Any, where: str) -> Range | DateRange:
         raise InvalidFilter(f"{where}: {key} takes a match, not a range.")
     if not isinstance(bounds, dict) or not bounds or set(bounds) - set(RANGE_OPS):
         raise InvalidFilter(f"{where}.range must use gte, gt, lte and/or lt.")
-    if key in INTEGER_KEYS:
+    if key in INTEGER_KEYS | FLOAT_KEYS:
         for op, value in bounds.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidFilter(f"{where}.range.{op} must be a number.")

@@ -37,6 +37,7 @@ from encoder.clip import ClipEncoder
 from gallery.indexes import search_encoder
 from gallery.models import POINT_KIND_VIDEO, Image, Video
 from gallery.validation import inspect_image, read_upload
+from gallery.videoindexing import video_point_ids
 from search.filters import parse_filter
 from search.moderation import query_check
 from search.modes import SEARCH_MODES
@@ -233,6 +234,32 @@ def similar_images(*, user: User, image: Image, limit: int = 10) -> SearchPage:
     """More like this: the nearest images to `image`, excluding itself."""
     return search(
         user=user, request=SearchRequest(image_id=image.id, limit=limit, exclude_ids=(image.id,))
+    )
+
+
+def similar_to_moment(*, user: User, video: Video, at: float, limit: int = 10) -> SearchPage:
+    """More like this from a video: the images and other videos nearest to the moment on
+    screen at `at` seconds. Raises `ApplicationError` (409) if the video has no moment yet."""
+    moment = video.moment_at(at)
+    encoder = search_encoder()
+    stored = (
+        get_store().retrieve_vectors(encoder.collection_name, [moment.point_id])
+        if moment is not None
+        else {}
+    )
+    if moment is None or moment.point_id not in stored:
+        raise ApplicationError(
+            "video_not_indexed",
+            "This video has no indexed moments yet: search from it once it is indexed.",
+            status=409,
+        )
+    return search(
+        user=user,
+        request=SearchRequest(
+            image_vector=stored[moment.point_id],
+            limit=limit,
+            exclude_ids=tuple(video_point_ids(video)),
+        ),
     )
 
 
@@ -552,15 +579,28 @@ def _scored(item: _Prepared, hits: list[Hit]) -> list[tuple[UUID, float, float]]
 
 
 def _facets(item: _Prepared, hits: list[Hit]) -> dict[str, dict[str, int]]:
-    """Counts per format and tag over the query's result window (scores above min_score)."""
+    """Counts per kind, format and tag over the query's result window (scores above
+    min_score); a video counts once, however many of its moments are in the window."""
     kept = {hit_id for hit_id, *_ in _scored(item, hits)}
     formats: Counter[str] = Counter()
     tags: Counter[str] = Counter()
+    videos: set[str] = set()
+    images = 0
     for hit in hits:
-        if hit.id in kept and hit.payload and KIND_FIELD not in hit.payload:  # images only
-            formats[str(hit.payload.get("format"))] += 1
-            tags.update(str(t) for t in hit.payload.get("tags") or [])
-    return {"format": dict(formats.most_common()), "tag": dict(tags.most_common(50))}
+        if hit.id not in kept or not hit.payload:
+            continue
+        if hit.payload.get(KIND_FIELD) == POINT_KIND_VIDEO:
+            videos.add(str(hit.payload.get(VIDEO_FIELD)))
+            continue
+        images += 1
+        formats[str(hit.payload.get("format"))] += 1
+        tags.update(str(t) for t in hit.payload.get("tags") or [])
+    kinds = {kind: n for kind, n in (("image", images), ("video", len(videos))) if n}
+    return {
+        "kind": kinds,
+        "format": dict(formats.most_common()),
+        "tag": dict(tags.most_common(50)),
+    }
 
 
 def _weighted(vectors: list[np.ndarray], weights: list[float]) -> np.ndarray | None:

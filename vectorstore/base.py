@@ -52,6 +52,7 @@ PAYLOAD_INDEXES: dict[str, str] = {
     TEXT_FIELD: "text",
     KIND_FIELD: "keyword",
     VIDEO_FIELD: "keyword",
+    "duration": "float",
 }
 
 

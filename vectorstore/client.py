@@ -68,6 +68,8 @@ def payload_schema(key: str, kind: str) -> Any:
         return models.IntegerIndexParams(
             type=models.IntegerIndexType.INTEGER, lookup=True, range=True, enable_hnsw=linked
         )
+    if kind == "float":
+        return models.FloatIndexParams(type=models.FloatIndexType.FLOAT, enable_hnsw=False)
     if kind == "geo":
         return models.GeoIndexParams(type=models.GeoIndexType.GEO, enable_hnsw=False)
     if kind == "text":

@@ -169,6 +169,8 @@ class EdgeStore(QueryShortcuts):
             return qe.KeywordIndexParams(is_tenant=key == "owner", enable_hnsw=linked)
         if kind == "integer":
             return qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=linked)
+        if kind == "float":
+            return qe.FloatIndexParams(enable_hnsw=False)
         if kind == "geo":
             return qe.GeoIndexParams(enable_hnsw=False)
         if kind == "text":

@@ -12,6 +12,7 @@ from search.api.views import (
     ModerationReviewApi,
     SearchApi,
     SimilarImagesApi,
+    VideoSimilarApi,
 )
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("classify/", ClassifyApi.as_view(), name="classify"),
     path("duplicates/", DuplicateGroupsApi.as_view(), name="duplicates"),
     path("images/<uuid:id>/similar/", SimilarImagesApi.as_view(), name="image-similar"),
+    path("videos/<uuid:id>/similar/", VideoSimilarApi.as_view(), name="video-similar"),
     path("images/<uuid:id>/duplicates/", ImageDuplicatesApi.as_view(), name="image-duplicates"),
     path("moderation/", ModerationQueueApi.as_view(), name="moderation-queue"),
     path("moderation/<uuid:pk>/", ModerationReviewApi.as_view(), name="moderation-review"),

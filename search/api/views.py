@@ -18,7 +18,7 @@ from core.errors import ApplicationError
 from core.schema import errors
 from core.throttling import UserScopedThrottle
 from gallery.api.serializers import ImageSerializer
-from gallery.models import Image
+from gallery.models import Image, Video
 from gallery.moderation import image_review
 from search.api.serializers import (
     BatchSearchResponseSerializer,
@@ -43,6 +43,7 @@ from search.services import (
     search,
     search_batch,
     similar_images,
+    similar_to_moment,
 )
 
 
@@ -167,6 +168,28 @@ class SimilarImagesApi(APIView):
         return render_page(request, similar_images(user=request.user, image=image, limit=limit))
 
 
+class VideoSimilarApi(APIView):
+    """More like this from a moment: what is nearest to the moment on screen at `t`."""
+
+    throttle_classes = [UserScopedThrottle]
+    throttle_scope = "search"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("t", float, description="Seconds into the video (default 0)"),
+            OpenApiParameter("top_k", int, description="1 to 100 (default 10)"),
+        ],
+        responses={200: SearchPageSerializer, **errors(400, 401, 404, 409, 429, 503)},
+        summary="Images and videos like this moment of a video",
+    )
+    def get(self, request: Request, id: UUID) -> Response:
+        limit = _int_param(request, "top_k", default=10, high=100)
+        at = _seconds_param(request, "t")
+        video = get_object_or_404(Video.objects.visible_to(request.user), pk=id)
+        page = similar_to_moment(user=request.user, video=video, at=at, limit=limit)
+        return render_page(request, page)
+
+
 class ImageDuplicatesApi(APIView):
     """Near-duplicates of one image within your own library."""
 
@@ -196,6 +219,19 @@ def _int_param(request: Request, name: str, *, default: int, high: int) -> int:
         value = 0
     if not 1 <= value <= high:
         raise ApplicationError("invalid_parameter", f"{name} must be an integer from 1 to {high}.")
+    return value
+
+
+def _seconds_param(request: Request, name: str) -> float:
+    raw = request.query_params.get(name, "0")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise ApplicationError(
+            "invalid_parameter", f"{name} must be a number of seconds, 0 or more."
+        )
     return value
 
 

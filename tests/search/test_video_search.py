@@ -156,3 +156,116 @@ def test_the_search_page_links_a_video_at_its_moment_and_the_video_page_starts_t
     # Another user cannot open a private video's page.
     client.force_login(make_user("carol"))
     assert client.get(f"/videos/{video['id']}/").status_code == 404
+
+
+def _kinds(results: list[dict[str, Any]]) -> list[str]:
+    return ["video" if "video" in r else "image" for r in results]
+
+
+def test_the_kind_and_duration_filters_choose_images_or_videos(
+    alice_api: APIClient,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., Any],
+    upload: Any,
+) -> None:
+    data, captions = film
+    post_video(alice_api, data)  # 7 seconds long
+    for n in range(3):
+        upload(alice_api, image_bytes(picture((70 * n, 120, 200 - 50 * n), shape="circle")))
+
+    def found(*conditions: dict[str, Any], clause: str = "must") -> list[str]:
+        body = {"query": captions[1], "limit": 10, "mode": "semantic"}
+        body["filters"] = {clause: list(conditions)}
+        response = alice_api.post("/api/search/", body, format="json")
+        assert response.status_code == 200, response.json()
+        return _kinds(response.json()["results"])
+
+    assert sorted(found()) == ["image"] * 3 + ["video"]
+    assert found({"key": "kind", "match": {"value": "video"}}) == ["video"]
+    assert found({"key": "kind", "match": {"value": "image"}}) == ["image"] * 3
+    assert found({"key": "kind", "match": {"value": "video"}}, clause="must_not") == ["image"] * 3
+    assert sorted(found({"key": "kind", "match": {"any": ["image", "video"]}})) == sorted(
+        ["image"] * 3 + ["video"]
+    )
+    assert found({"key": "duration", "range": {"gte": 5, "lte": 10}}) == ["video"]
+    assert found({"key": "duration", "range": {"lt": 5}}) == []
+    assert found({"key": "duration", "range": {"gt": 6.5}}) == ["video"]
+
+
+@pytest.mark.parametrize(
+    ("condition", "says"),
+    [
+        ({"key": "kind", "match": {"value": "audio"}}, "kind is image or video"),
+        ({"key": "kind", "range": {"gte": 1}}, "kind takes a match"),
+        ({"key": "duration", "match": {"value": 3}}, "takes a range"),
+        ({"key": "duration", "range": {"gte": "long"}}, "must be a number"),
+    ],
+)
+def test_a_bad_kind_or_duration_condition_is_a_400(
+    alice_api: APIClient, condition: dict[str, Any], says: str
+) -> None:
+    body = {"query": "a red circle", "filters": {"must": [condition]}}
+    response = alice_api.post("/api/search/", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_filter"
+    assert says in response.json()["error"]["message"]
+
+
+def test_facets_count_each_kind_and_a_video_once(
+    alice_api: APIClient,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., Any],
+    upload: Any,
+) -> None:
+    data, captions = film
+    video = post_video(alice_api, data)
+    assert Video.objects.get(pk=video["id"]).moments_indexed > 1
+    for n in range(2):
+        upload(alice_api, image_bytes(picture((90 * n, 60, 200), shape="square")))
+
+    body = {"query": captions[1], "limit": 10, "mode": "semantic", "facets": True}
+    facets = alice_api.post("/api/search/", body, format="json").json()["facets"]
+
+    assert facets["kind"] == {"image": 2, "video": 1}
+    assert sum(facets["format"].values()) == 2  # formats are the images'
+
+
+def test_more_like_this_from_a_moment_finds_what_looks_like_it(
+    alice_api: APIClient,
+    bob_api: APIClient,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., Any],
+    upload: Any,
+    tmp_path: Path,
+) -> None:
+    data, captions = film
+    video = post_video(alice_api, data)
+    # A second film whose first scene is the first film's second one.
+    rng = random.Random(5)
+    scenes = [sample_scene(rng, 1) for _ in LENGTHS]
+    shots = [
+        (3.0, render_pil(scenes[1], 160, 120, rng)),
+        (3.0, render_pil(scenes[0], 160, 120, rng)),
+    ]
+    other = post_video(alice_api, render_video(tmp_path / "other.mp4", shots, fps=12).read_bytes())
+    upload(alice_api, image_bytes(picture((250, 250, 250), shape="square")))
+
+    def similar(at: float) -> list[dict[str, Any]]:
+        response = alice_api.get(f"/api/videos/{video['id']}/similar/", {"t": at, "top_k": 5})
+        assert response.status_code == 200, response.json()
+        return response.json()["results"]
+
+    # From the second scene (2 s to 5 s), the other film's first scene comes first.
+    first = similar(3.0)[0]
+    assert first["video"]["id"] == other["id"]
+    assert first["moments"][0]["start"] < 3.0
+    # From the first scene, the other film's second scene (from 3 s) leads it.
+    assert similar(0.5)[0]["moments"][0]["start"] >= 2.5
+    # The video itself is never among its own similar results.
+    assert all(r.get("video", {}).get("id") != video["id"] for r in similar(3.0) + similar(0.5))
+
+    bad = alice_api.get(f"/api/videos/{video['id']}/similar/", {"t": "soon"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_parameter"
+    assert bob_api.get(f"/api/videos/{video['id']}/similar/").status_code == 404
