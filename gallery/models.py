@@ -345,6 +345,11 @@ class Video(models.Model):
         """Hidden from other users by moderation, whatever its visibility."""
         return self.moderation in Image.HIDDEN_STATES
 
+    def moment_at(self, seconds: float) -> VideoMoment | None:
+        """The moment on screen at `seconds`: the last to start by then (else the first)."""
+        moments = self.moments.order_by("-start")
+        return moments.filter(start__lte=seconds).first() or moments.last()
+
     def moment_payload(self, start: float, end: float) -> dict[str, Any]:
         """What a moment's point carries: where it is in which video, and who may see it."""
         return {
@@ -352,6 +357,7 @@ class Video(models.Model):
             "video": str(self.pk),
             "start": start,
             "end": end,
+            "duration": self.duration,
             "owner": str(self.owner_id),
             "visibility": self.visibility,
             "hidden": int(self.is_hidden),
