@@ -1,4 +1,4 @@
-"""Everything that writes videos: create, change visibility, reindex, delete.
+"""Everything that writes videos: create, change visibility, review, reindex, delete.
 
 A video is probed and its first frames decoded before anything is stored
 (`gallery.videoprobe`), then streamed to storage from the upload's temporary
@@ -145,6 +145,35 @@ def video_set_visibility(*, video: Video, visibility: str) -> Video:
         points = video_point_ids(row)
         if points:
             get_store().set_payload(points, {"visibility": visibility})
+    return video
+
+
+def video_review(
+    *, video: Video, decision: str, reviewer: AbstractBaseUser, reason: str = ""
+) -> Video:
+    """A staff decision on `video`, as `image_review` on an image: approve or reject.
+
+    Approved, the video is visible again to those its visibility allows;
+    rejected, it stays hidden for good. Every moment's point follows
+    (`hidden`), inside the transaction and with the row locked as indexing
+    locks it: a decision made mid-index reaches the moments written after it,
+    and if the store cannot follow, the row keeps its old decision too.
+    Idempotent. Raises `ApplicationError` for another decision or a reviewer
+    who is not staff. No decision record: `ModerationDecision` is an image's.
+    """
+    states = {"approve": Image.Moderation.APPROVED, "reject": Image.Moderation.REJECTED}
+    if decision not in states:
+        raise ApplicationError("invalid_decision", "The decision is approve or reject.")
+    if not getattr(reviewer, "is_staff", False):
+        raise ApplicationError("forbidden", "Only staff review videos.", status=403)
+    with transaction.atomic():
+        row = Video.objects.select_for_update().get(pk=video.pk)
+        video.moderation = row.moderation = states[decision]
+        video.moderation_reason = row.moderation_reason = reason[:255]
+        row.save(update_fields=["moderation", "moderation_reason"])
+        points = video_point_ids(row)
+        if points:
+            get_store().set_payload(points, {"hidden": int(row.is_hidden)})
     return video
 
 

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
+from PIL import Image as PILImage
+from rest_framework.test import APIClient
 
 from encoder.clip import get_encoder
-from gallery.models import Image
-from tests.factories import api_client, image_bytes, make_user, picture
-from vectorstore import get_store
+from gallery.models import Image, Video, VideoMoment
+from tests.factories import api_client, image_bytes, make_user, picture, upload_file
+from tests.support.videos import render_video
+from vectorstore import Filter, Match, get_store
 
 pytestmark = pytest.mark.django_db
 
@@ -175,3 +180,186 @@ def test_admin_approve_and_reject_actions_record_decisions(
     assert sorted(decided.values_list("decision", flat=True)) == ["approved", "rejected"]
     page = admin_client.get(f"/admin/gallery/image/{second}/change/")
     assert b"rejected" in page.content.lower()
+
+
+VIDEOS = "/admin/gallery/video/"
+
+
+@pytest.fixture
+def crossing_video(
+    alice_api: APIClient, settings: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> Video:
+    """A real public video, indexed with the demo model, whose second scene crosses a concept.
+
+    Two seconds of a blue square, then two of a red triangle, screened for
+    "a red triangle" (as tests/gallery/test_video_indexing.py makes a moment cross).
+    """
+    settings.MODERATION_CONCEPTS = {"a red triangle": 0.2}
+    calm = picture((30, 60, 220), (160, 120), shape="square")
+    flagged = PILImage.new("RGB", (160, 120), (245, 245, 245))
+    flagged.paste(picture((220, 30, 30), (160, 120), shape="triangle"))
+    path = render_video(tmp_path / "mixed.mp4", [(2.0, calm), (2.0, flagged)], fps=12)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_api.post(
+            "/api/videos/",
+            {"file": upload_file(path.read_bytes(), "mixed.mp4"), "visibility": "public"},
+            format="multipart",
+        )
+    video = Video.objects.get(pk=response.json()["id"])
+    assert (video.status, video.moderation) == ("indexed", "flagged")
+    return video
+
+
+def split_moments(video: Video) -> tuple[list[VideoMoment], list[VideoMoment]]:
+    """The video's moments that crossed a concept, and those that did not (both, or the
+    tests prove nothing)."""
+    moments = list(video.moments.all())
+    crossed = [m for m in moments if m.flagged]
+    calm = [m for m in moments if not m.flagged]
+    assert crossed
+    assert calm
+    return crossed, calm
+
+
+def video_row(owner: AbstractBaseUser, n: int, **fields: Any) -> Video:
+    """A video row without files or points: enough for the changelist."""
+    return Video.objects.create(
+        owner=owner,
+        file=f"videos/{n}.mp4",
+        sha256=f"{n:064x}",
+        original_filename=f"video-{n}.mp4",
+        format="mp4",
+        codec="h264",
+        width=160,
+        height=120,
+        duration=10.0,
+        frame_rate=10.0,
+        size=1000 + n,
+        **fields,
+    )
+
+
+def moment_thumbnail_url(moment: VideoMoment) -> str:
+    return f"{VIDEOS}{moment.video_id}/moments/{moment.point_id}/thumbnail/"
+
+
+def listed_moments(html: str) -> list[str]:
+    """The items of the page's lists of crossing moments."""
+    lists = re.findall(r'<ul class="crossed-moments">(.*?)</ul>', html, re.S)
+    return [item for block in lists for item in re.findall(r"<li.*?</li>", block, re.S)]
+
+
+def hidden_points(video: Video, hidden: int) -> int:
+    scope = Filter(must=(Match("video", str(video.pk)), Match("hidden", hidden)))
+    return get_store().count(get_encoder().collection_name, scope)
+
+
+def test_video_review_page_shows_each_crossing_moment_with_time_concept_and_link(
+    admin_client: Client, crossing_video: Video
+) -> None:
+    crossed, calm = split_moments(crossing_video)
+
+    response = admin_client.get(f"{VIDEOS}{crossing_video.pk}/change/")
+
+    assert response.status_code == 200
+    items = listed_moments(response.content.decode())
+    assert len(items) == len(crossed)
+    for item, moment in zip(items, crossed, strict=True):
+        start, end = int(moment.start), int(moment.end)
+        assert f"{start // 60}:{start % 60:02d}\N{EN DASH}{end // 60}:{end % 60:02d}" in item
+        assert re.search(r"a red triangle \(0\.\d{3}\)", item)
+        assert moment.flagged in item
+        assert f'src="{moment_thumbnail_url(moment)}"' in item
+        assert f'href="/videos/{crossing_video.pk}/?t={moment.start:.1f}"' in item
+    html = response.content.decode()
+    for moment in calm:
+        assert moment_thumbnail_url(moment) not in html
+        assert f"?t={moment.start:.1f}" not in html
+    assert 'name="moderation"' not in html  # shown, changed only by the actions
+
+
+def test_video_review_list_shows_the_crossing_moments_of_flagged_videos(
+    admin_client: Client, crossing_video: Video, alice: Any
+) -> None:
+    crossed, calm = split_moments(crossing_video)
+    other = video_row(alice, 1)
+    VideoMoment.objects.create(
+        video=other, start=0.0, end=1.0, point_id=VideoMoment.point_for(other.pk, 0.0)
+    )
+
+    response = admin_client.get(VIDEOS, {"moderation__exact": "flagged"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "mixed.mp4" in html
+    assert "video-1.mp4" not in html  # not flagged: not in the review list
+    items = listed_moments(html)
+    assert len(items) == min(len(crossed), 3)
+    assert all("a red triangle (0." in item for item in items)
+    assert all(moment_thumbnail_url(m) not in html for m in calm)
+    assert "Approve selected videos (moderation)" in html
+    assert "Reject selected videos (moderation)" in html
+
+
+def test_video_review_list_queries_do_not_grow_with_rows(
+    admin_client: Client, django_assert_max_num_queries: Any
+) -> None:
+    owners = [make_user(f"owner{i}") for i in range(5)]
+    for n in range(20):
+        video = video_row(owners[n % 5], n, moderation="flagged")
+        for start in (1.0, 65.5):
+            VideoMoment.objects.create(
+                video=video,
+                start=start,
+                end=start + 2,
+                point_id=VideoMoment.point_for(video.pk, start),
+                flagged="a red triangle (0.250)",
+            )
+
+    # As for images, plus one query for every row's crossing moments.
+    with django_assert_max_num_queries(9):
+        response = admin_client.get(VIDEOS)
+
+    items = listed_moments(response.content.decode())
+    assert len(items) == 40
+    assert sum("1:05\N{EN DASH}1:07" in item for item in items) == 20
+
+
+def test_moment_thumbnail_is_served_to_staff_who_may_view_videos(
+    admin_client: Client, crossing_video: Video
+) -> None:
+    crossed, _ = split_moments(crossing_video)
+    staff = make_user("sam", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+
+    response = admin_client.get(moment_thumbnail_url(crossed[0]))
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)[:4] == b"RIFF"  # a WebP thumbnail
+    assert client.get(moment_thumbnail_url(crossed[0])).status_code == 403
+
+
+def test_video_approve_and_reject_actions_reach_every_moment_point(
+    admin_client: Client, crossing_video: Video, bob_api: APIClient
+) -> None:
+    count = crossing_video.moments_indexed
+    assert hidden_points(crossing_video, 1) == count
+    assert bob_api.get(f"/api/videos/{crossing_video.pk}/").status_code == 404
+
+    response = admin_client.post(
+        VIDEOS, {"action": "approve", "_selected_action": [str(crossing_video.pk)]}, follow=True
+    )
+
+    assert "1 video(s): approved." in response.content.decode()
+    crossing_video.refresh_from_db()
+    assert crossing_video.moderation == "approved"
+    assert (hidden_points(crossing_video, 0), hidden_points(crossing_video, 1)) == (count, 0)
+    assert bob_api.get(f"/api/videos/{crossing_video.pk}/").status_code == 200
+
+    admin_client.post(VIDEOS, {"action": "reject", "_selected_action": [str(crossing_video.pk)]})
+
+    crossing_video.refresh_from_db()
+    assert crossing_video.moderation == "rejected"
+    assert (hidden_points(crossing_video, 0), hidden_points(crossing_video, 1)) == (0, count)
+    assert bob_api.get(f"/api/videos/{crossing_video.pk}/").status_code == 404
