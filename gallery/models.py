@@ -183,6 +183,8 @@ class Image(models.Model):
         come from `lexical_payload`, which a caption or sharing change rewrites alone.
         """
         payload: dict[str, Any] = {
+            # Its own group: a grouped search returns it as one result (`GROUP_FIELD`).
+            "group": str(self.pk),
             "owner": str(self.owner_id),
             "visibility": self.visibility,
             "format": self.format,
@@ -355,6 +357,8 @@ class Video(models.Model):
         return {
             "kind": POINT_KIND_VIDEO,
             "video": str(self.pk),
+            # A grouped search returns a video once, with its best moments.
+            "group": str(self.pk),
             "start": start,
             "end": end,
             "duration": self.duration,

@@ -50,8 +50,6 @@ User = AbstractBaseUser | AnonymousUser
 CURSOR_SALT = "search.cursor"
 # A video result shows up to this many of its moments.
 MOMENTS_PER_VIDEO = 3
-# At most this many hits are asked for a page that may hold videos.
-MOMENT_WINDOW_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -393,10 +391,11 @@ def _prepare(
         negatives=tuple(negatives) if recommend and dense else (),
         strategy=strategy if recommend else "best_score",
         # One extra result tells whether another page exists. With videos, the
-        # page is made here from the first hit on (a video's moments become
-        # one result), from a window wide enough for their repeats.
-        limit=_window(request) if videos else request.limit + 1,
+        # store groups the hits (a video's moments are one result, an image is
+        # its own group) and the page is cut here from the first group on.
+        limit=request.offset + request.limit + 1 if videos else request.limit + 1,
         offset=0 if videos else request.offset,
+        group_size=MOMENTS_PER_VIDEO if videos else 0,
         filter=scope,
         # A plain CLIP query is scored by cosine to the positive vector, and
         # the store can apply the threshold itself; otherwise _scored does.
@@ -410,17 +409,18 @@ def _prepare(
     semantic_side = None
     if dense and lexical is not None:
         semantic_side = replace(
-            query, lexical=None, limit=window, offset=0, with_vectors=False, score_threshold=None
+            query,
+            lexical=None,
+            limit=window,
+            offset=0,
+            with_vectors=False,
+            score_threshold=None,
+            group_size=0,
         )
     terms = frozenset(lexical.indices) if lexical is not None else frozenset()
     return _Prepared(
         request=request, positive=positive, query=query, terms=terms, semantic_side=semantic_side
     )
-
-
-def _window(request: SearchRequest) -> int:
-    """Hits to ask for a page that may hold videos: each can repeat in many moments."""
-    return min(MOMENT_WINDOW_MAX, (request.offset + request.limit + 1) * MOMENTS_PER_VIDEO * 4)
 
 
 def _checked_mode(request: SearchRequest) -> str:
@@ -452,7 +452,7 @@ def quoted_phrases(text: str) -> list[str]:
 def _page(user: User, item: _Prepared, hits: list[Hit], semantic: set[UUID] | None) -> SearchPage:
     """A page of images and, where the query ranked moments too, videos (each once)."""
     request = item.request
-    if not item.query.with_payload:  # images alone: the store paged them
+    if not item.query.group_size:  # images alone: the store paged them
         more = len(hits) > request.limit
         results: list[SearchResult | VideoResult] = _image_results(
             user, item, hits[: request.limit], semantic

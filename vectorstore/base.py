@@ -20,8 +20,11 @@ LEXICAL_VECTOR = "text"
 TEXT_FIELD = "text"
 # What a point stands for: absent for an image, "video" for a video's moment.
 KIND_FIELD = "kind"
-# A moment's video, which its results are grouped by.
+# A moment's video.
 VIDEO_FIELD = "video"
+# What a grouped query groups by: an image's own id, a moment's video
+# (`vectorstore.grouping`).
+GROUP_FIELD = "group"
 # Reciprocal rank fusion's k: a result at rank r on a side adds 1 / (k + r).
 RRF_K = 60
 # The weights of the dense and the lexical side. Qdrant divides a side's rank
@@ -52,6 +55,7 @@ PAYLOAD_INDEXES: dict[str, str] = {
     TEXT_FIELD: "text",
     KIND_FIELD: "keyword",
     VIDEO_FIELD: "keyword",
+    GROUP_FIELD: "keyword",
     "duration": "float",
 }
 
@@ -107,7 +111,9 @@ class VectorQuery:
     positive minus negative similarities). Given a dense side and `lexical`,
     the store takes each side's best `fusion_window` points within `filter`
     and fuses the two rankings by reciprocal rank (`RRF_K`), in one request.
-    `score_threshold` bounds a dense-only query's cosine.
+    `score_threshold` bounds a dense-only query's cosine. With `group_size`,
+    `limit` counts groups (`GROUP_FIELD`): the store returns the best `limit`
+    groups, each group's best `group_size` hits together, best group first.
     """
 
     vector: np.ndarray | None = None
@@ -122,6 +128,7 @@ class VectorQuery:
     with_vectors: bool = False
     lexical: SparseVector | None = None
     fusion_window: int = 100
+    group_size: int = 0
 
     def __post_init__(self) -> None:
         if self.vector is not None and self.positives:
@@ -132,6 +139,8 @@ class VectorQuery:
             raise ValueError(f"unknown recommend strategy {self.strategy!r}")
         if self.score_threshold is not None and self.lexical is not None:
             raise ValueError("score_threshold bounds a dense-only query")
+        if self.group_size and self.offset:
+            raise ValueError("a grouped query starts at its first group")
 
     @property
     def dense(self) -> bool:

@@ -13,6 +13,7 @@ from qdrant_client import QdrantClient, models
 from vectorstore import filters as f
 from vectorstore.base import (
     DENSE_VECTOR,
+    GROUP_FIELD,
     LEXICAL_VECTOR,
     PAYLOAD_INDEXES,
     RRF_K,
@@ -25,6 +26,7 @@ from vectorstore.base import (
     VectorQuery,
     VectorStoreUnavailable,
 )
+from vectorstore.grouping import query_grouped
 from vectorstore.translate import (
     FilterModels,
     dense_vector,
@@ -138,6 +140,7 @@ class QdrantClientStore(QueryShortcuts):
             ),
         )
         self._known: set[str] = set()
+        self._grouped: set[str] = set()
 
     def ensure_collection(self, name: str, dim: int) -> None:
         if name in self._known:
@@ -212,10 +215,60 @@ class QdrantClientStore(QueryShortcuts):
     def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[Hit]]:
         if not queries or not self._exists(collection):
             return [[] for _ in queries]
+        if any(q.group_size for q in queries):
+            return self._query_grouped(collection, queries)
         requests = [self._request(q) for q in queries]
         with _unavailable():
             responses = self.client.query_batch_points(collection, requests=requests)
         return [[to_hit(p) for p in response.points] for response in responses]
+
+    def _query_grouped(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[Hit]]:
+        """Qdrant's grouping (one request per grouped query: it has no batch of them), once
+        every point of the collection has its group; until then, grouped as the embedded
+        engine groups, since the server leaves out a point without the field."""
+        if not self._all_grouped(collection):
+            return query_grouped(lambda plain: self.query_batch(collection, plain), queries)
+        plain = [i for i, q in enumerate(queries) if not q.group_size]
+        answers: list[list[Hit]] = [[] for _ in queries]
+        if plain:
+            found = self.query_batch(collection, [queries[i] for i in plain])
+            for i, hits in zip(plain, found, strict=True):
+                answers[i] = hits
+        for i, query in enumerate(queries):
+            if not query.group_size:
+                continue
+            request = self._request(query)
+            with _unavailable():
+                result = self.client.query_points_groups(
+                    collection,
+                    group_by=GROUP_FIELD,
+                    group_size=query.group_size,
+                    limit=query.limit,
+                    query=request.query,
+                    using=request.using,
+                    prefetch=request.prefetch,
+                    query_filter=request.filter,
+                    search_params=request.params,
+                    score_threshold=request.score_threshold,
+                    with_payload=True,
+                    with_vectors=query.with_vectors,
+                )
+            answers[i] = [to_hit(p) for group in result.groups for p in group.hits]
+        return answers
+
+    def _all_grouped(self, collection: str) -> bool:
+        """Whether every point carries `GROUP_FIELD` (points written before it existed do
+        not); once true it stays so, as every point is written with it."""
+        if collection in self._grouped:
+            return True
+        ungrouped = models.Filter(
+            must=[models.IsEmptyCondition(is_empty=models.PayloadField(key=GROUP_FIELD))]
+        )
+        with _unavailable():
+            missing = self.client.count(collection, count_filter=ungrouped, exact=True).count
+        if missing == 0:
+            self._grouped.add(collection)
+        return missing == 0
 
     def _request(self, query: VectorQuery) -> models.QueryRequest:
         flt = to_qdrant_filter(query.filter, CLIENT_FILTERS)

@@ -42,6 +42,7 @@ from vectorstore.base import (
     VectorStoreUnavailable,
 )
 from vectorstore.graphs import GraphBuilds
+from vectorstore.grouping import query_grouped
 from vectorstore.shards import ShardSet, call
 from vectorstore.translate import (
     FilterModels,
@@ -216,6 +217,9 @@ class EdgeStore(QueryShortcuts):
         return self.query_batch(collection, [query])[0]
 
     def query_batch(self, collection: str, queries: Sequence[VectorQuery]) -> list[list[Hit]]:
+        if any(q.group_size for q in queries):
+            # The engine has no grouping: grouped queries read a window and group it.
+            return query_grouped(lambda plain: self.query_batch(collection, plain), queries)
         if not queries or self._shards.get(collection) is None:
             return [[] for _ in queries]
         self._graphs.before_search(collection)

@@ -468,3 +468,96 @@ def test_graph_links_only_for_fields_searched_on_their_own(tmp_path: Path) -> No
     graphs = edge.maintenance()
     assert graphs.graph_linked_fields(COLLECTION) == {"owner", "tags", "uploaded_at", "taken_at"}
     edge.close()
+
+
+@pytest.fixture(params=["edge", "qdrant-client-local"])
+def exact_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    opened: VectorStore = (
+        EdgeStore(str(tmp_path / "edge"))
+        if request.param == "edge"
+        else QdrantClientStore(path=str(tmp_path / "local"))
+    )
+    opened.ensure_collection(COLLECTION, DIM)
+    yield opened
+    opened.close()
+
+
+def _best_groups(
+    points: list[VectorPoint], query: np.ndarray, *, limit: int, size: int
+) -> list[list[uuid.UUID]]:
+    """Brute force: every point by cosine, grouped, the best `limit` groups' best `size`."""
+    ranked = sorted(points, key=lambda p: -float(p.vector @ query))
+    groups: dict[str, list[uuid.UUID]] = {}
+    for p in ranked:
+        groups.setdefault(str(p.payload.get("group", p.id)), []).append(p.id)
+    return [members[:size] for members in list(groups.values())[:limit]]
+
+
+def test_a_grouped_query_returns_the_best_groups_each_with_its_best_hits(
+    exact_store: VectorStore,
+) -> None:
+    from vectorstore import VectorQuery
+
+    rng = np.random.default_rng(3)
+    points = [point(p.vector, group=f"g{n % 7}") for n, p in enumerate(_unit_points(rng, 60, DIM))]
+    # Points of one group scattered through the ranking, and one group of a single point.
+    points.append(point(unit([1, 1, 1, 1]), group="alone"))
+    exact_store.upsert(COLLECTION, points)
+    queries = [np.asarray(rng.normal(size=DIM), dtype=np.float32) for _ in range(3)]
+    queries = [q / np.linalg.norm(q) for q in queries]
+
+    answers = exact_store.query_batch(
+        COLLECTION,
+        [VectorQuery(vector=q, limit=4, group_size=3) for q in queries]
+        + [VectorQuery(vector=queries[0], limit=5)],  # a plain one in the same batch
+    )
+
+    for q, hits in zip(queries, answers[:3], strict=True):
+        expected = _best_groups(points, q, limit=4, size=3)
+        assert [h.id for h in hits] == [i for members in expected for i in members]
+        assert all(h.payload is not None and "group" in h.payload for h in hits)
+    plain = sorted(points, key=lambda p: -float(p.vector @ queries[0]))[:5]
+    assert [h.id for h in answers[-1]] == [p.id for p in plain]
+
+
+def test_a_point_written_without_a_group_is_a_group_of_its_own(
+    exact_store: VectorStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vectorstore import VectorQuery
+
+    legacy = point(unit([1, 0.1]))  # written before points had groups
+    moments = [point(unit([1, 0.2 * n]), group="video") for n in range(1, 4)]
+    exact_store.upsert(COLLECTION, [legacy, *moments])
+    query = VectorQuery(vector=unit([1]), limit=2, group_size=2)
+    server_groups = []
+    if isinstance(exact_store, QdrantClientStore):
+        real = exact_store.client.query_points_groups
+
+        def counted(*args: object, **kwargs: object) -> object:
+            server_groups.append(kwargs["group_by"])
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(exact_store.client, "query_points_groups", counted)
+
+    hits = exact_store.query(COLLECTION, query)
+
+    assert [h.id for h in hits] == [legacy.id, moments[0].id, moments[1].id]
+    assert server_groups == []  # the server would leave the legacy point out
+    exact_store.upsert(COLLECTION, [VectorPoint(legacy.id, legacy.vector, {"group": "own"})])
+    assert [h.id for h in exact_store.query(COLLECTION, query)] == [h.id for h in hits]
+    if isinstance(exact_store, QdrantClientStore):
+        assert server_groups == ["group"]  # every point has one now: Qdrant groups
+
+
+def test_a_group_that_crowds_the_top_does_not_hide_the_next_groups(
+    exact_store: VectorStore,
+) -> None:
+    from vectorstore import VectorQuery
+
+    crowd = [point(unit([1, 0.01 * n]), group="long video") for n in range(30)]
+    other = point(unit([1, 1]), group="image")
+    exact_store.upsert(COLLECTION, [*crowd, other])
+
+    hits = exact_store.query(COLLECTION, VectorQuery(vector=unit([1]), limit=2, group_size=1))
+
+    assert [h.id for h in hits] == [crowd[0].id, other.id]
