@@ -155,11 +155,17 @@ def video_probe(path: str | Path, *, size: int | None = None) -> VideoInfo:
         codec = _accepted_codec(stream)
         _check_resolution(stream.codec_context.width, stream.codec_context.height)
         frame_rate = _frame_rate(stream)
-        duration = _duration(container, stream)
+        declared = _declared_duration(container, stream)
         frame = _first_frame(stream, container)
         rotation = _rotation(frame)
         width, height = frame.width, frame.height
         taken_at = _taken_at(container, stream)
+    if declared is None:
+        # A browser's recording (MediaRecorder writes WebM as it goes) says
+        # nowhere how long it runs: its packets do.
+        with _reading(), _open(path, kind) as container:
+            declared = _measured_duration(container)
+    duration = _checked_duration(declared)
 
     if rotation in (90, 270):
         width, height = height, width
@@ -531,14 +537,31 @@ def _frame_rate(stream: VideoStream) -> float:
     return float(rate)
 
 
-def _duration(container: InputContainer, stream: VideoStream) -> float:
+def _declared_duration(container: InputContainer, stream: VideoStream) -> float | None:
     """The stream's duration, else the container's (Matroska keeps only the latter)."""
     if stream.duration is not None and stream.time_base is not None:
-        seconds = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
-        seconds = container.duration / av.time_base
-    else:
-        seconds = math.nan
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration / av.time_base)
+    return None
+
+
+def _measured_duration(container: InputContainer) -> float:
+    """Where the video stream's last packet ends, read packet by packet (nothing decoded),
+    stopping once past `VIDEO_MAX_SECONDS`."""
+    stream = _video_stream(container)
+    end = 0.0
+    base = stream.time_base
+    for packet in container.demux(stream):
+        if packet.pts is None or base is None:
+            continue
+        end = max(end, float((packet.pts + (packet.duration or 0)) * base))
+        if end > settings.VIDEO_MAX_SECONDS:
+            break
+    return end
+
+
+def _checked_duration(seconds: float) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidVideo("corrupt_video", "The video's duration is missing.")
     if seconds > settings.VIDEO_MAX_SECONDS:

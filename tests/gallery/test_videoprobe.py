@@ -446,3 +446,40 @@ def test_probe_refuses_a_video_over_the_frame_rate_limit(
     assert error.code == "video_frame_rate_too_high"
     assert "30 frames per second" in error.message
     assert "24" in error.message
+
+
+def test_a_recording_that_declares_no_duration_is_measured_from_its_packets(
+    tmp_path: Path,
+) -> None:
+    path = render_video(
+        tmp_path / "recording.webm",
+        scenes(RED, BLUE, GREEN, seconds=1.5),
+        codec="vp9",
+        container="webm",
+        live=True,
+    )
+    with av.open(str(path)) as container:  # as MediaRecorder writes it: no duration
+        assert container.duration is None
+        assert container.streams.video[0].duration is None
+
+    info = video_probe(path)
+
+    assert info.duration == pytest.approx(4.5, abs=FRAME + 0.01)
+    frames = list(video_frames(path, info, every=1.0, max_side=64))
+    assert len(frames) == 5
+    assert near(colour_at(frames[-1][1], 0.5, 0.5), GREEN)
+
+
+def test_a_recording_too_long_to_accept_is_refused_by_its_packets(
+    tmp_path: Path, settings: LazySettings
+) -> None:
+    settings.VIDEO_MAX_SECONDS = 2
+    path = render_video(
+        tmp_path / "recording.webm",
+        scenes(RED, BLUE, GREEN),
+        codec="vp9",
+        container="webm",
+        live=True,
+    )
+
+    assert refused(path).code == "video_too_long"

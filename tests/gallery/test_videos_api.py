@@ -245,3 +245,27 @@ def _clip(tmp: Path, *, codec: str = "h264", colour: tuple[int, int, int] = RED)
     if not path.exists():
         render_video(path, [(2.0, picture(colour, (160, 120)))], codec=codec)
     return path.read_bytes()
+
+
+def test_a_browser_recording_without_a_duration_is_accepted_and_indexed(
+    alice_api: APIClient, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    shots = [
+        (1.5, picture(RED, (160, 120), shape="circle", background=RED)),
+        (2.5, picture(BLUE, (160, 120), shape="square", background=BLUE)),
+    ]
+    # As MediaRecorder writes it: VP9 in WebM, no duration and no seek index.
+    path = render_video(
+        tmp_path / "recording.webm", shots, codec="vp9", container="webm", live=True
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_video(alice_api, path.read_bytes(), "recording.webm")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["duration"] == pytest.approx(4.0, abs=0.15)
+    video = alice_api.get(f"/api/videos/{response.json()['id']}/").json()
+    assert (video["status"], video["progress"]) == ("indexed", 1.0)
+    moments = Video.objects.get(pk=video["id"]).moments.order_by("start")
+    assert moments.count() >= 2
+    assert moments.last().end == pytest.approx(4.0, abs=0.15)  # type: ignore[union-attr]

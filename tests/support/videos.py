@@ -78,6 +78,7 @@ def render_video(
     creation_time: str | None = None,
     audio: bool = False,
     faststart: bool = False,
+    live: bool = False,
 ) -> Path:
     """Write a video showing each (seconds, picture) scene in turn; return `path`.
 
@@ -89,13 +90,17 @@ def render_video(
     its sides swapped for 90 and 270.  `creation_time` (ISO 8601) goes into
     the container's metadata.  With `audio`, a quiet tone plays along (AAC,
     or Opus in WebM).  With `faststart` an MP4's index (moov) comes before
-    its media data, as web exports write it: cut short, it still opens.
+    its media data, as web exports write it: cut short, it still opens. With
+    `live` a WebM is written as a browser's MediaRecorder writes it, as it
+    goes: no duration and no seek index anywhere.
     """
     if rotation % 90:
         raise ValueError("rotation must be a multiple of 90")
     rotation %= 360
     upright = (size[1], size[0]) if rotation in (90, 270) else size
     options = {"movflags": "faststart"} if faststart else {}
+    if live:
+        options["live"] = "1"
     with av.open(str(path), "w", format=MUXERS[container], options=options) as out:
         if creation_time is not None:
             out.metadata["creation_time"] = creation_time
