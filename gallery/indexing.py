@@ -11,10 +11,11 @@ same row lock, so the two orders are the only ones there are.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import numpy as np
 from celery import current_app
@@ -26,14 +27,13 @@ from django.db.models import Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from core.iterables import batched
 from core.logcontext import image_log_context
-from encoder import ClipEncoder, EncoderUnavailable, get_encoder
+from encoder import ClipEncoder, EncoderUnavailable
 from encoder.pipeline import encode_stream
 from gallery.decoding import open_reduced
-from gallery.indexes import index_activate, index_encoders, index_for
+from gallery.indexes import index_encoders
 from gallery.lexical import lexical_point
-from gallery.models import Image, VectorIndex
+from gallery.models import Image
 from gallery.moderation import image_screen
 from gallery.ocr import RecognisedText, ocr_decode_side, ocr_enabled, recognise
 from gallery.tagging import auto_tags
@@ -195,7 +195,13 @@ def images_store_encoded(
     written = {image.pk: _shared_fields(image) for image in images}
     lexical = {image.pk: lexical_point(image) for image in images}
     for position, encoder in enumerate(encoders):
-        encoded = vectors if position == 0 else _vectors_for(encoder, store, images, pictures)
+        encoded = (
+            vectors
+            if position == 0
+            else vectors_held_or_encoded(
+                encoder=encoder, store=store, ids=[i.pk for i in images], pictures=pictures
+            )
+        )
         store.upsert(
             encoder.collection_name,
             [
@@ -260,93 +266,25 @@ def _shared_fields(image: Image) -> dict[str, Any]:
     return {"visibility": image.visibility, "hidden": int(image.is_hidden)}
 
 
-def _vectors_for(
+def vectors_held_or_encoded(
+    *,
     encoder: ClipEncoder,
     store: VectorStore,
-    images: Sequence[Image],
+    ids: Sequence[UUID],
     pictures: Sequence[PILImage.Image],
 ) -> np.ndarray:
-    """`encoder`'s vectors of `images`: those its collection holds, the rest encoded now."""
-    held = store.retrieve_vectors(encoder.collection_name, [image.pk for image in images])
-    missing = [n for n, image in enumerate(images) if image.pk not in held]
+    """`encoder`'s vectors of the points `ids` (showing `pictures`), in order.
+
+    Those its collection holds are reused, the rest encoded now: during a
+    model switch the collection search reads keeps what it has, so a reindex
+    encodes each image (or video moment) once, with the new model. Reads only.
+    """
+    held = store.retrieve_vectors(encoder.collection_name, ids)
+    missing = [n for n, point in enumerate(ids) if point not in held]
     if missing:
         fresh = encoder.encode_images([pictures[n] for n in missing])
-        held.update((images[n].pk, vector) for n, vector in zip(missing, fresh, strict=True))
-    return np.stack([held[image.pk] for image in images])
-
-
-@dataclass
-class ReindexPlan:
-    """A reindex in progress: the index being built, and how many images it still needs."""
-
-    index: VectorIndex
-    total: int
-    queued: int = 0
-    encoded: int = 0
-    failed: int = 0
-
-
-def images_reindex(
-    *,
-    batch_size: int = 256,
-    in_process: bool | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> ReindexPlan:
-    """Index every image with `CLIP_MODEL` into its own collection, through `images_index`.
-
-    Images already in the new collection, indexed by its model, are skipped, so
-    an interrupted reindex resumes. With a broker (and not `in_process`) each
-    image is queued for the workers, and `reindex_progress` tells when they are
-    done; without one, batches run here through the decode pipeline, and the
-    index is activated when every image made it (`reindex_finish`). Search keeps
-    reading the active collection until then; new uploads go to both.
-    """
-    encoder = get_encoder()
-    store = get_store()
-    index = index_for(encoder)
-    store.ensure_collection(encoder.collection_name, encoder.dim)
-    if in_process is None:
-        in_process = settings.CELERY_TASK_ALWAYS_EAGER
-    plan = ReindexPlan(index=index, total=Image.objects.count())
-    for batch in batched(Image.objects.order_by("pk").iterator(chunk_size=2000), batch_size):
-        done = store.retrieve_vectors(encoder.collection_name, [i.pk for i in batch])
-        todo = [i for i in batch if not (i.pk in done and i.model_id == encoder.model_id)]
-        if in_process and todo:
-            outcome = images_index(images=todo)
-            if outcome.retry:
-                raise next(iter(outcome.retry.values()))
-            plan.encoded += len(outcome.indexed)
-            plan.failed += len(todo) - len(outcome.indexed)
-        elif todo:
-            for image in todo:
-                if image.status == Image.Status.FAILED:
-                    image.mark_pending()  # so that its outcome can be told from the old one
-                image_enqueue(image_id=str(image.pk))
-            plan.queued += len(todo)
-        if progress:
-            progress(len(batch))
-    if in_process:
-        reindex_finish(plan)
-    return plan
-
-
-def reindex_progress(plan: ReindexPlan) -> tuple[int, int]:
-    """(images still to index into `plan`'s collection, images failed), from the rows."""
-    encoder = get_encoder(plan.index.model_name)
-    indexed = Image.objects.filter(status=Image.Status.INDEXED)
-    waiting = Image.objects.filter(status=Image.Status.PENDING).count()
-    waiting += indexed.exclude(model_id=encoder.model_id).count()
-    return waiting, Image.objects.filter(status=Image.Status.FAILED).count()
-
-
-def reindex_finish(plan: ReindexPlan) -> bool:
-    """Activate `plan`'s index when every image is in it; returns whether it was."""
-    waiting, failed = reindex_progress(plan)
-    plan.failed = failed
-    if waiting or failed:
-        return False
-    index_activate(plan.index)
-    return True
+        held.update((ids[n], vector) for n, vector in zip(missing, fresh, strict=True))
+    return np.stack([held[point] for point in ids])
 
 
 def decode_short_side(encoder: ClipEncoder) -> int:

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from celery import current_app
@@ -34,13 +35,13 @@ from core.iterables import batched
 from encoder import ClipEncoder
 from gallery.files import delete_stored_files, store_file
 from gallery.indexes import index_encoders
-from gallery.indexing import decode_short_side
+from gallery.indexing import decode_short_side, vectors_held_or_encoded
 from gallery.models import Image, Video, VideoMoment
 from gallery.moderation import concept_scores
 from gallery.moments import Moment, video_moments
 from gallery.validation import make_thumbnail
 from gallery.videoprobe import InvalidVideo, video_probe
-from vectorstore import VectorPoint, VectorStore, get_store
+from vectorstore import Filter, HasId, VectorPoint, VectorStore, get_store
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,13 @@ def video_enqueue(*, video_id: str, headers: Mapping[str, str] | None = None) ->
 def video_index(*, video_id: str) -> Video | None:
     """Index the video's moments from where it stopped; mark it indexed, or failed with why.
 
+    Where it stopped is `indexed_until`, or the first moment before it that a
+    collection it writes to lacks: after a model change (`manage.py reindex`)
+    the new model's collection has none, so the video starts again from 0,
+    and the collection search reads keeps its points (rewritten with the
+    vectors it holds) until the switch. Idempotent: a moment's point id is
+    derived from the video and its start.
+
     A store or encoder outage passes through (the task retries; the moments
     stored so far stay, and the retry resumes after them). A file that no
     longer decodes marks the video failed.
@@ -66,7 +74,15 @@ def video_index(*, video_id: str) -> Video | None:
         return None
     encoders = index_encoders()
     store = get_store()
-    Video.objects.filter(pk=video.pk).update(status=Video.Status.INDEXING, error="")
+    start = _resume_at(video, encoders=encoders, store=store)
+    fields: dict[str, Any] = {"status": Video.Status.INDEXING, "error": ""}
+    if start < video.indexed_until:
+        # This run starts before where the last one stopped: the row says so,
+        # and its progress is this run's.
+        video.indexed_until = start
+        fields["indexed_until"] = start
+        fields["progress"] = min(1.0, start / video.duration) if video.duration else 0.0
+    Video.objects.filter(pk=video.pk).update(**fields)
     try:
         with _local_copy(video.file.name or "") as path:
             info = video_probe(path)
@@ -77,7 +93,7 @@ def video_index(*, video_id: str) -> Video | None:
                 frame_side=side,
                 interval=settings.VIDEO_FRAME_INTERVAL,
                 max_moments=settings.VIDEO_MAX_MOMENTS,
-                start=video.indexed_until,
+                start=start,
             )
             for batch in batched(moments, encoders[0].batch_size):
                 if not _store_moments(video, batch, encoders=encoders, store=store):
@@ -120,7 +136,13 @@ def _store_moments(
 ) -> bool:
     """Encode, screen and write one batch of moments; False if the video was deleted."""
     frames = [moment.frame for moment in batch]
-    vectors = [encoder.encode_images(frames) for encoder in encoders]
+    ids = [VideoMoment.point_for(video.pk, moment.start) for moment in batch]
+    # The other collections (the one search reads during a model switch)
+    # reuse the vectors they hold: a reindex encodes each moment once.
+    vectors = [encoders[0].encode_images(frames)] + [
+        vectors_held_or_encoded(encoder=encoder, store=store, ids=ids, pictures=frames)
+        for encoder in encoders[1:]
+    ]
     crossed = [
         [
             f"{name} ({cosine:.3f})"
@@ -129,7 +151,6 @@ def _store_moments(
         ]
         for vector in vectors[0]
     ]
-    ids = [VideoMoment.point_for(video.pk, moment.start) for moment in batch]
     written = video.moment_payload(0.0, 0.0)
     for encoder, encoded in zip(encoders, vectors, strict=True):
         store.upsert(
@@ -192,6 +213,25 @@ def _store_moments(
     return True
 
 
+def _resume_at(video: Video, *, encoders: Sequence[ClipEncoder], store: VectorStore) -> float:
+    """Where indexing `video` goes on: `indexed_until`, or the start of the first moment
+    before it that one of `encoders`' collections lacks (a new model's, during a reindex)."""
+    stored = list(
+        video.moments.filter(start__lt=video.indexed_until)
+        .order_by("start")
+        .values_list("start", "point_id")
+    )
+    ids = [point for _, point in stored]
+    resume = video.indexed_until
+    for encoder in encoders:
+        collection = encoder.collection_name
+        if not ids or store.count(collection, Filter(must=(HasId(tuple(ids)),))) == len(ids):
+            continue
+        held = store.retrieve_vectors(collection, ids)
+        resume = min(resume, next((start for start, point in stored if point not in held), resume))
+    return resume
+
+
 def _frame_side(encoder: ClipEncoder, width: int, height: int) -> int:
     """The long side a keyframe needs so that its short side is the model's input."""
     short = decode_short_side(encoder)
@@ -199,7 +239,9 @@ def _frame_side(encoder: ClipEncoder, width: int, height: int) -> int:
 
 
 def _mark_failed(video: Video, error: str) -> None:
-    Video.objects.filter(pk=video.pk).update(status=Video.Status.FAILED, error=error[:2000])
+    # On `video` too: `video_index` returns it, and its caller reads the outcome there.
+    video.status, video.error = Video.Status.FAILED, error[:2000]
+    Video.objects.filter(pk=video.pk).update(status=video.status, error=video.error)
     logger.warning("Indexing video %s failed: %s", video.pk, error)
 
 

@@ -1,23 +1,31 @@
 """A model switch (`manage.py reindex`) goes through the one indexing path: images are
-screened, tagged and stored by the new model, and every collection agrees with the rows."""
+screened, tagged and stored by the new model, and every collection agrees with the rows.
+Videos go through the one video path: each moment lands in the new collection once, the old
+one keeps its points until the switch, and search finds the video at its moment after it."""
 
 from __future__ import annotations
 
 import io
+import random
 import re
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
 
+from demo import canonical_caption, render_pil
+from demo.scenes import sample_scene
 from encoder import ClipEncoder, get_encoder, reset_encoder
-from gallery.models import Image, ModerationDecision, VectorIndex
+from gallery.models import Image, ModerationDecision, VectorIndex, Video, VideoMoment
 from gallery.moderation import concept_scores
-from tests.factories import image_bytes, picture
-from tests.support.models import second_model
-from vectorstore import Filter, HasId, Match, get_store
+from tests.factories import image_bytes, picture, upload_file
+from tests.support.models import ROOT, second_model
+from tests.support.videos import render_video
+from vectorstore import Filter, HasId, Match, VectorStoreUnavailable, get_store
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +43,78 @@ def switch(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     yield to_second
     settings.CLIP_MODEL = old
     reset_encoder()
+
+
+@pytest.fixture
+def retrain(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """`retrain()` points CLIP_MODEL at the demo model saved again under another name.
+
+    A new model to the app (its own collection), that still understands the
+    demo scenes: a search after the switch can tell whether the video is in it.
+    """
+    old = settings.CLIP_MODEL
+    target = tmp_path_factory.mktemp("model") / "demo-clip-shapes-retrained"
+    shutil.copytree(ROOT / old, target)
+
+    def to_retrained() -> ClipEncoder:
+        settings.CLIP_MODEL = str(target)
+        return get_encoder()
+
+    yield to_retrained
+    settings.CLIP_MODEL = old
+    reset_encoder()
+
+
+# Seconds on screen of each single-object scene; the second runs from 2.0 to 5.0.
+LENGTHS = (2.0, 3.0, 2.0)
+
+
+@pytest.fixture
+def film(tmp_path: Path) -> tuple[bytes, list[str]]:
+    """A rendered film of distinct demo scenes, and each scene's caption."""
+    rng = random.Random(5)
+    scenes = [sample_scene(rng, 1) for _ in LENGTHS]
+    assert len({canonical_caption(s) for s in scenes}) == len(scenes)
+    shots = [(n, render_pil(s, 160, 120, rng)) for n, s in zip(LENGTHS, scenes, strict=True)]
+    path = render_video(tmp_path / "film.mp4", shots, fps=12)
+    return path.read_bytes(), [canonical_caption(s) for s in scenes]
+
+
+@pytest.fixture
+def post_video(django_capture_on_commit_callbacks: Any) -> Callable[..., str]:
+    """POST a video through the API, index it after commit for real; returns its id."""
+
+    def post(client: APIClient, data: bytes) -> str:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/api/videos/", {"file": upload_file(data, "film.mp4")}, format="multipart"
+            )
+        assert response.status_code == 201, response.json()
+        video_id: str = response.json()["id"]
+        assert Video.objects.get(pk=video_id).status == Video.Status.INDEXED
+        return video_id
+
+    return post
+
+
+def _moment_ids(video_id: str) -> list[Any]:
+    return sorted(VideoMoment.objects.filter(video_id=video_id).values_list("point_id", flat=True))
+
+
+def _points(collection: str, video_id: str) -> int:
+    return get_store().count(collection, Filter(must=(Match("video", video_id),)))
+
+
+def _holds(collection: str, ids: list[Any]) -> int:
+    return get_store().count(collection, Filter(must=(HasId(tuple(ids)),)))
+
+
+def _search(client: APIClient, query: str) -> list[dict[str, Any]]:
+    body = {"query": query, "limit": 5, "mode": "semantic"}
+    results: list[dict[str, Any]] = client.post("/api/search/", body, format="json").json()[
+        "results"
+    ]
+    return results
 
 
 def _reindex() -> str:
@@ -98,7 +178,7 @@ def test_reindex_tags_with_the_new_model_and_resumes(
         assert store.count(new.collection_name, tagged) == 1
     # Run again: nothing is left to encode, and the index stays active.
     again = _reindex()
-    assert "Encoded 0, failed 0." in again
+    assert "Encoded 0 images and 0 videos, failed 0." in again
     assert "Search now reads" in again
 
 
@@ -108,7 +188,7 @@ def test_a_failed_image_keeps_the_old_index_active(
     good = upload(alice_api, image_bytes(picture((0, 0, 200)))).json()["id"]
     broken = upload(alice_api, image_bytes(picture((200, 0, 0)))).json()["id"]
     old = get_encoder()
-    (isolated_storage / Image.objects.get(pk=broken).file.name).write_bytes(b"garbage")
+    (isolated_storage / (Image.objects.get(pk=broken).file.name or "")).write_bytes(b"garbage")
     switch()
 
     out = _reindex()
@@ -117,3 +197,123 @@ def test_a_failed_image_keeps_the_old_index_active(
     assert VectorIndex.objects.get(state="active").collection == old.collection_name
     assert Image.objects.get(pk=good).status == Image.Status.INDEXED
     assert Image.objects.get(pk=broken).status == Image.Status.FAILED
+
+
+def test_reindex_moves_each_video_moment_into_the_new_collection_and_search_finds_it(
+    alice_api: APIClient,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., str],
+    upload: Any,
+    retrain: Any,
+) -> None:
+    data, captions = film
+    video_id = post_video(alice_api, data)
+    upload(alice_api, image_bytes(picture((250, 250, 250), shape="square")))
+    old = get_encoder()
+    moments = _moment_ids(video_id)
+    assert _points(old.collection_name, video_id) == len(moments) >= len(LENGTHS)
+    new = retrain()
+    assert new.collection_name != old.collection_name
+
+    out = _reindex()
+
+    assert "Encoded 1 image and 1 video, failed 0." in out
+    assert "Search now reads" in out
+    assert VectorIndex.objects.get(state="active").collection == new.collection_name
+    video = Video.objects.get(pk=video_id)
+    assert (video.status, video.model_id, video.progress) == ("indexed", new.model_id, 1.0)
+    # The same moments, each once in the new collection; the old one keeps all of
+    # its points (search read them until the switch).
+    assert _moment_ids(video_id) == moments
+    assert video.moments_indexed == len(moments)
+    for collection in (new.collection_name, old.collection_name):
+        assert _points(collection, video_id) == _holds(collection, moments) == len(moments)
+    # Search reads the new collection now and finds the video at the moment it describes.
+    found = _search(alice_api, captions[1])
+    assert found[0]["video"]["id"] == video_id
+    best = found[0]["moments"][0]
+    assert best["start"] < 5.0
+    assert best["end"] > 2.0
+    assert "Encoded 0 images and 0 videos, failed 0." in _reindex()
+
+
+def test_an_interrupted_reindex_resumes_the_video_in_the_new_collection(
+    alice_api: APIClient,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+    switch: Any,
+) -> None:
+    data, captions = film
+    video_id = post_video(alice_api, data)
+    old = get_encoder()
+    moments = _moment_ids(video_id)
+    new = switch()  # another dimension: the new collection cannot take the old vectors
+    monkeypatch.setattr(new, "batch_size", 2)
+    store = get_store()
+    real_upsert = store.upsert
+    writes = {"new": 0}
+
+    def failing(collection: str, points: Any) -> None:
+        if collection == new.collection_name:
+            writes["new"] += 1
+            if writes["new"] == 2:  # the store goes away after the first batch
+                raise VectorStoreUnavailable("the store went away")
+        real_upsert(collection, points)
+
+    monkeypatch.setattr(store, "upsert", failing)
+    with pytest.raises(CommandError, match="the store went away"):
+        _reindex()
+
+    halfway = Video.objects.get(pk=video_id)
+    starts = sorted(VideoMoment.objects.filter(video_id=video_id).values_list("start", flat=True))
+    assert halfway.status == "indexing"
+    assert halfway.indexed_until == pytest.approx(starts[2])  # the first batch's end
+    assert 0 < halfway.progress < 1
+    assert _points(new.collection_name, video_id) == 2
+    # Until the switch search reads the old collection, which still holds every moment.
+    assert VectorIndex.objects.get(state="active").collection == old.collection_name
+    assert _points(old.collection_name, video_id) == len(moments)
+    assert _search(alice_api, captions[1])[0]["video"]["id"] == video_id
+    monkeypatch.setattr(store, "upsert", real_upsert)
+    encoded = {"new": 0, "old": 0}
+    for name, encoder in (("new", new), ("old", old)):
+
+        def counting(pictures: Any, real: Any = encoder.encode_images, name: str = name) -> Any:
+            encoded[name] += len(pictures)
+            return real(pictures)
+
+        monkeypatch.setattr(encoder, "encode_images", counting)
+
+    assert "Search now reads" in _reindex()
+
+    # Resumed after the first batch: each remaining moment encoded once, by the new
+    # model only (the old collection kept the vectors it held).
+    assert encoded == {"new": len(moments) - 2, "old": 0}
+    assert _moment_ids(video_id) == moments
+    assert _points(new.collection_name, video_id) == _holds(new.collection_name, moments)
+    assert _points(new.collection_name, video_id) == len(moments)
+    assert Video.objects.get(pk=video_id).model_id == new.model_id
+
+
+def test_a_video_that_fails_keeps_the_old_index_active(
+    alice_api: APIClient,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., str],
+    switch: Any,
+    isolated_storage: Path,
+) -> None:
+    data, captions = film
+    video_id = post_video(alice_api, data)
+    old = get_encoder()
+    (isolated_storage / (Video.objects.get(pk=video_id).file.name or "")).write_bytes(b"garbage")
+    switch()
+
+    out = _reindex()
+
+    assert "Encoded 0 images and 0 videos, failed 1." in out
+    assert "Search still reads the previous collection: 1 failed." in out
+    assert VectorIndex.objects.get(state="active").collection == old.collection_name
+    assert Video.objects.get(pk=video_id).status == Video.Status.FAILED
+    # Its moments are still where search reads.
+    assert _search(alice_api, captions[1])[0]["video"]["id"] == video_id

@@ -1,5 +1,5 @@
-"""A model switch on the production path: `manage.py reindex` queues every image for real
-Celery workers (PostgreSQL, Redis), follows their progress in the rows, then switches. An
+"""A model switch on the production path: `manage.py reindex` queues every image and video for
+real Celery workers (PostgreSQL, Redis), follows their progress in the rows, then switches. An
 owner's change made while a worker is mid-batch ends up in every collection."""
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from encoder import get_encoder, reset_encoder
-from gallery.indexing import images_reindex, reindex_progress
-from gallery.models import Image, VectorIndex
+from gallery.models import Image, VectorIndex, Video, VideoMoment
+from gallery.reindexing import reindex_progress, reindex_start
 from gallery.services import image_delete, image_set_visibility
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
 from tests.support.models import second_model
+from tests.support.videos import render_video, scene_picture
 from tests.support.worker import backends_waiting_on_a_lock, in_process_worker, wait_for
 from vectorstore import Filter, HasId, Match, get_store
 
@@ -88,7 +89,7 @@ def test_reindex_on_workers_follows_changes_made_mid_batch(
         # the rows, encodes them, then waits for the lock.
         with transaction.atomic():
             rows = list(Image.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
-            plan = _in_thread(images_reindex)
+            plan = _in_thread(reindex_start)
             assert plan.queued == 3
             wait_for(backends_waiting_on_a_lock, "the worker to block mid-batch")
             by_id = {str(row.pk): row for row in rows}
@@ -132,11 +133,51 @@ def test_reindex_command_waits_for_the_workers_then_switches(
         out = io.StringIO()
         call_command("reindex", stdout=out, stderr=io.StringIO())
 
-        assert "Queued 2 images for the workers." in out.getvalue()
+        assert "Queued 2 images and 0 videos for the workers." in out.getvalue()
         new = get_encoder()
         assert VectorIndex.objects.get(state="active").collection == new.collection_name
         assert set(Image.objects.values_list("model_id", flat=True)) == {new.model_id}
         assert get_store().count(new.collection_name) == 2
+    finally:
+        settings.CLIP_MODEL = old.model_name
+        reset_encoder()
+
+
+def test_reindex_command_waits_for_the_workers_to_move_each_video_moment(
+    celery_worker_in_process: None, settings: Any, tmp_path: Path
+) -> None:
+    client = api_client(make_user("filmmaker"))
+    shots = [(2.0, scene_picture((200, 30, 30))), (2.5, scene_picture((30, 30, 200), "circle"))]
+    data = render_video(tmp_path / "film.mp4", shots, fps=12).read_bytes()
+    response = client.post(
+        "/api/videos/", {"file": upload_file(data, "film.mp4")}, format="multipart"
+    )
+    video_id = response.json()["id"]
+    wait_for(lambda: Video.objects.filter(pk=video_id, status="indexed").exists(), "the upload")
+    moments = list(VideoMoment.objects.filter(video_id=video_id).values_list("point_id", flat=True))
+    old = get_encoder()
+    settings.CLIP_MODEL = str(second_model(tmp_path))
+    try:
+        out = io.StringIO()
+        call_command("reindex", stdout=out, stderr=io.StringIO())
+
+        assert "Queued 0 images and 1 video for the workers." in out.getvalue()
+        assert "Search now reads" in out.getvalue()
+        new = get_encoder()
+        active = VectorIndex.objects.get(state="active")
+        assert active.collection == new.collection_name
+        video = Video.objects.get(pk=video_id)
+        assert (video.status, video.model_id) == ("indexed", new.model_id)
+        # The switch waited for the worker to finish the video.
+        assert active.activated_at is not None
+        assert video.indexed_at is not None
+        assert active.activated_at >= video.indexed_at
+        # Each moment once in the new collection; the old one keeps them all.
+        store = get_store()
+        for collection in (new.collection_name, old.collection_name):
+            points = Filter(must=(Match("video", video_id),))
+            assert store.count(collection, points) == len(moments) >= 2
+            assert store.count(collection, Filter(must=(HasId(tuple(moments)),))) == len(moments)
     finally:
         settings.CLIP_MODEL = old.model_name
         reset_encoder()

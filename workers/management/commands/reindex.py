@@ -9,16 +9,22 @@ from tqdm import tqdm
 
 from core.progress import follow_progress
 from encoder import EncoderUnavailable, get_encoder
-from gallery.indexing import ReindexPlan, images_reindex, reindex_finish, reindex_progress
-from gallery.models import Image
+from gallery.reindexing import (
+    ReindexPlan,
+    reindex_finish,
+    reindex_progress,
+    reindex_start,
+    reindex_total,
+)
 from vectorstore import VectorStoreUnavailable
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encode every image with CLIP_MODEL into its own collection. Search keeps using the "
-        "current collection until this completes, then switches. With a broker the images are "
-        "queued for the workers and this waits for them. Safe to interrupt and rerun."
+        "Re-encode every image and video with CLIP_MODEL into its own collection. Search keeps "
+        "using the current collection until this completes, then switches. With a broker the "
+        "images and videos are queued for the workers and this waits for them. Safe to "
+        "interrupt and rerun."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -42,14 +48,21 @@ class Command(BaseCommand):
         try:
             encoder = get_encoder()
             self.stdout.write(f"Encoding with {encoder.model_id} into {encoder.collection_name}")
-            with tqdm(total=Image.objects.count(), unit="img", file=self.stderr._out) as bar:
-                plan = images_reindex(
+            # In pictures: an image, or a video's moment.
+            with tqdm(total=reindex_total(), unit="img", file=self.stderr._out) as bar:
+                plan = reindex_start(
                     batch_size=batch_size, in_process=in_process, progress=bar.update
                 )
             if in_process:
-                self.stdout.write(f"Encoded {plan.encoded}, failed {plan.failed}.")
+                self.stdout.write(
+                    f"Encoded {_count(plan.encoded, 'image')} and "
+                    f"{_count(plan.videos_encoded, 'video')}, failed {plan.failed}."
+                )
             else:
-                self.stdout.write(f"Queued {plan.queued} images for the workers.")
+                self.stdout.write(
+                    f"Queued {_count(plan.queued, 'image')} and "
+                    f"{_count(plan.videos_queued, 'video')} for the workers."
+                )
                 self._wait(plan, stall_seconds=stall_minutes * 60)
                 reindex_finish(plan)
         except (EncoderUnavailable, VectorStoreUnavailable) as exc:
@@ -75,3 +88,7 @@ class Command(BaseCommand):
             rerun="reindex",
             file=self.stderr._out,
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
