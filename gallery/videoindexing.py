@@ -1,12 +1,12 @@
 """Indexing a video: its moments become points in the store, a batch at a time, resumably.
 
-The worker copies the stored file to a local temporary file (PyAV seeks in
-it), finds the moments (`gallery.moments`), encodes their keyframes in the
-model's batches, screens each one, and writes each batch's points, thumbnails
-and rows before the next: the video's `indexed_until` and `progress` move as
-it goes, and an interrupted video resumes after its last stored moment. A
-moment's point id is derived from (video, start), so a batch written twice
-is stored once.
+The worker reads the stored file at a local path (PyAV seeks in it; from S3,
+a temporary copy streamed to disk), finds the moments (`gallery.moments`),
+encodes their keyframes in the model's batches, screens each one, and writes
+each batch's points, thumbnails and rows before the next: the video's
+`indexed_until` and `progress` move as it goes, and an interrupted video
+resumes after its last stored moment. A moment's point id is derived from
+(video, start), so a batch written twice is stored once.
 
 As for images, the rows are re-read under a lock after each batch's upserts,
 and the store follows a visibility change, a moderation decision or a delete
@@ -17,23 +17,18 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 from celery import current_app
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from core.iterables import batched
 from encoder import ClipEncoder
-from gallery.files import delete_stored_files, store_file
+from gallery.files import delete_stored_files, store_file, stored_local_path
 from gallery.indexes import index_encoders
 from gallery.indexing import decode_short_side, vectors_held_or_encoded
 from gallery.models import Image, Video, VideoMoment
@@ -84,7 +79,7 @@ def video_index(*, video_id: str) -> Video | None:
         fields["progress"] = min(1.0, start / video.duration) if video.duration else 0.0
     Video.objects.filter(pk=video.pk).update(**fields)
     try:
-        with _local_copy(video.file.name or "") as path:
+        with stored_local_path(video.file.name or "") as path:
             info = video_probe(path)
             side = _frame_side(encoders[0], info.width, info.height)
             moments = video_moments(
@@ -243,16 +238,3 @@ def _mark_failed(video: Video, error: str) -> None:
     video.status, video.error = Video.Status.FAILED, error[:2000]
     Video.objects.filter(pk=video.pk).update(status=video.status, error=video.error)
     logger.warning("Indexing video %s failed: %s", video.pk, error)
-
-
-@contextmanager
-def _local_copy(name: str) -> Iterator[Path]:
-    """The stored file as a local path: itself on disk, a streamed temporary copy from S3."""
-    if isinstance(default_storage, FileSystemStorage):
-        yield Path(default_storage.path(name))
-        return
-    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as copy:
-        with default_storage.open(name, "rb") as stored:
-            shutil.copyfileobj(stored, copy, 1024 * 1024)
-        copy.flush()
-        yield Path(copy.name)

@@ -299,15 +299,6 @@ def test_a_stored_video_is_copied_out_of_the_bucket_never_whole_in_memory(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gallery/videoindexing.py _local_copy reads the object through default_storage.open, "
-        "whose S3File downloads it whole into an in-memory SpooledTemporaryFile "
-        "(AWS_S3_MAX_MEMORY_SIZE 0) before copying it out; gallery.files.stored_local_path "
-        "streams it to disk"
-    ),
-)
 def test_indexing_a_video_from_the_bucket_never_holds_it_whole_in_memory(
     alice_api: Any,
     post_video: Any,
