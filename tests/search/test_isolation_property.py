@@ -1,10 +1,14 @@
 """Property: no query of any kind ever returns another user's private image, and no query
-tells anyone where another user's photo was taken unless its owner shares it."""
+tells anyone where another user's photo was taken unless its owner shares it; nor any
+moment of a video that user may not see."""
 
 from __future__ import annotations
 
 import io
+import random
+import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +19,16 @@ from django.db.models import Q
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from demo import render_pil
+from demo.scenes import sample_scene
 from encoder import reset_encoder
-from gallery.models import Image, VectorIndex
+from gallery.indexes import search_encoder
+from gallery.models import Image, VectorIndex, Video, VideoMoment
+from search.services import access_filter
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
 from tests.support.models import second_model
 from tests.support.photos import LISBON, camera_exif
+from tests.support.videos import render_video, scene_picture
 from vectorstore import Filter, HasId, Match, get_store
 
 pytestmark = pytest.mark.django_db
@@ -290,3 +299,287 @@ def test_other_users_cannot_change_or_delete(upload: Any) -> None:
         assert client.post(f"/api/images/{target}/reindex/").status_code == 404
     assert Image.objects.filter(pk__in=[image_id, public_id]).count() == 2
     assert Image.objects.get(pk=image_id).visibility == "private"
+
+
+# Videos. The pool's films, each two demo-world scenes (shape, colour) of SCENE_SECONDS:
+# short and small, rendered once for the module and uploaded again in every example.
+FILMS = [
+    (("circle", "blue"), ("star", "green")),
+    (("square", "yellow"), ("cross", "purple")),
+    (("diamond", "orange"), ("circle", "white")),
+    (("triangle", "red"), ("square", "blue")),
+]
+SCENE_SECONDS = 1.5
+# The last film's first scene crosses this concept: screening flags every upload of it.
+FLAGGED_FILM = 3
+CONCEPTS = {"a red triangle": 0.2}
+VIDEO_QUERIES = ["a large blue circle", "a large purple cross", "a shape"]
+HIDDEN = {Image.Moderation.FLAGGED, Image.Moderation.REJECTED}
+
+# Each video: (owner, film, visibility at upload, a staff rejection: none, made while it
+# waits for its worker, or made behind the store's back after indexing, and what its
+# owner does once it is indexed). Different owners may upload the same film.
+video_plans = st.lists(
+    st.tuples(
+        st.integers(0, 2),
+        st.integers(0, len(FILMS) - 1),
+        st.sampled_from(["private", "public"]),
+        st.sampled_from(["", "waiting", "behind"]),
+        st.sampled_from([None, "private", "public", "delete"]),
+    ),
+    min_size=1,
+    max_size=5,
+    unique_by=lambda p: (p[0], p[1]),  # one owner's same bytes again are a 409
+)
+# A few images, to search by, steer away from and ask for similar ones: (owner, visibility).
+video_image_plans = st.lists(
+    st.tuples(st.integers(0, 2), st.sampled_from(["private", "public"])), min_size=1, max_size=3
+)
+MOMENT_URL = re.compile(r"/api/videos/([0-9a-f-]{36})/moments/([0-9a-f-]{36})/thumbnail/")
+VIDEO_LINK = re.compile(r'href="/videos/([0-9a-f-]{36})/')
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    folder = tmp_path_factory.mktemp("films")
+    rng = random.Random(17)
+    rendered = []
+    for n, scenes in enumerate(FILMS):
+        shots = []
+        for shape, colour in scenes:
+            if n == FLAGGED_FILM and shape == "triangle":
+                # As the moderation test draws it: a large red triangle on a light background.
+                shown = scene_picture((220, 30, 30), "triangle")
+            else:
+                scene = sample_scene(rng, 1, shape=shape, colour=colour, size="large")
+                shown = render_pil(scene, 160, 120, rng)
+            shots.append((SCENE_SECONDS, shown))
+        rendered.append(render_video(folder / f"film{n}.mp4", shots, fps=8).read_bytes())
+    return rendered
+
+
+def _may_see(video: Video, viewer: Any) -> bool:
+    """Who may see a video, written out here rather than read from `visible_to`."""
+    return video.owner_id == viewer.pk or (
+        video.visibility == "public" and video.moderation not in HIDDEN
+    )
+
+
+class _Reads:
+    """What every read path hands one client: video ids, and (video, point) of each moment."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.videos: set[str] = set()
+        self.found: set[str] = set()  # by a search, not by a listing or an id
+        self.moments: set[tuple[str, str]] = set()
+        self.facet_videos = 0
+
+    def collect(self, response: Any, *, searched: bool = True) -> dict[str, Any]:
+        if response.status_code != 200:
+            return {}
+        body: dict[str, Any] = response.json()
+        for page in [body, *(p for p in body.get("results", []) if "next" in p)]:  # a batch
+            self.facet_videos = max(
+                self.facet_videos, (page.get("facets") or {}).get("kind", {}).get("video", 0)
+            )
+            for result in page.get("results", []):
+                if "video" in result:
+                    video_id = result["video"]["id"]
+                    self.videos.add(video_id)
+                    if searched:
+                        self.found.add(video_id)
+                    for moment in result["moments"]:
+                        named = MOMENT_URL.search(moment["thumbnail_url"])
+                        assert named is not None, moment
+                        # A moment shown under its own video, and no other.
+                        assert named.group(1) == video_id
+                        self.moments.add((named.group(1), named.group(2)))
+                elif "image" not in result and "next" not in result:
+                    self.videos.add(result["id"])  # the video listing
+        return body
+
+    def search(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.collect(self.client.post("/api/search/", body, format="json"))
+
+    def paged(self, body: dict[str, Any]) -> None:
+        """Every page of a query, following its cursors: no video on two pages."""
+        on_pages: list[str] = []
+        page = self.search(body)
+        while True:
+            on_pages += [r["video"]["id"] for r in page.get("results", []) if "video" in r]
+            if not page.get("next"):
+                break
+            page = self.search({**body, "cursor": page["next"]})
+        assert len(on_pages) == len(set(on_pages))
+
+
+def _video_reads(client: Any, image_ids: list[str], video_ids: list[str]) -> _Reads:
+    reads = _Reads(client)
+    reads.collect(client.get("/api/videos/?page_size=200"), searched=False)
+    for words in VIDEO_QUERIES:
+        for mode in ("semantic", "hybrid", "text"):
+            reads.search({"query": words, "mode": mode, "limit": 100, "facets": True})
+    reads.search({"query": ["a shape", "a circle"], "negative": ["blue"], "limit": 100})
+    reads.search({"query": "a shape", "negative": "a star", "mode": "hybrid", "limit": 100})
+    frame = upload_file(image_bytes(scene_picture((30, 60, 220), "circle")))
+    reads.collect(
+        client.post("/api/search/image/", {"file": frame, "limit": 100}, format="multipart")
+    )
+    reads.collect(
+        client.post(
+            "/api/search/batch/",
+            {"searches": [{"query": q, "limit": 100} for q in VIDEO_QUERIES[:2]]},
+            format="json",
+        )
+    )
+    for body in ({"query": "a shape", "limit": 3}, {"query": "a circle", "mode": "hybrid"}):
+        reads.paged({"limit": 3, **body})
+    for image_id in image_ids:
+        reads.search({"image_id": image_id, "limit": 100, "facets": True})
+        reads.search({"image_id": image_id, "query": "a star", "mode": "hybrid", "limit": 100})
+        reads.search({"query": "a shape", "negative_image_ids": [image_id], "limit": 100})
+        reads.collect(client.get(f"/api/images/{image_id}/similar/?top_k=100"))
+    page = client.get("/search/", {"q": "a shape", "mode": "semantic"})
+    if page.status_code == 200:
+        found = set(VIDEO_LINK.findall(page.content.decode()))
+        reads.videos |= found
+        reads.found |= found
+    for video_id in video_ids:
+        for path in ("", "file/", "poster/"):
+            if client.get(f"/api/videos/{video_id}/{path}").status_code == 200:
+                reads.videos.add(video_id)
+        if client.get(f"/videos/{video_id}/").status_code == 200:
+            reads.videos.add(video_id)
+        similar = client.get(f"/api/videos/{video_id}/similar/?t=1&top_k=100")
+        if similar.status_code == 200:
+            reads.videos.add(video_id)  # searching from a video reveals it exists
+            reads.collect(similar)
+    return reads
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(plan=video_plans, image_plan=video_image_plans, viewer_index=st.integers(0, 2))
+def test_no_query_returns_a_moment_of_a_video_the_user_may_not_see(
+    upload: Any,
+    films: list[bytes],
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    settings: Any,
+    plan: Any,
+    image_plan: Any,
+    viewer_index: int,
+) -> None:
+    settings.MODERATION_CONCEPTS = CONCEPTS
+    users = [make_user(f"v{i}-{uuid.uuid4().hex[:8]}") for i in range(3)]
+    clients = [api_client(u) for u in users]
+    image_ids = []
+    for n, (owner, visibility) in enumerate(image_plan):
+        data = image_bytes(picture(PALETTE[n % 3], shape="circle"))
+        response = upload(clients[owner], data, visibility=visibility)
+        assert response.status_code == 201, response.json()
+        image_ids.append(response.json()["id"])
+    video_ids, deleted, behind = [], [], set()
+    deleted_points: list[tuple[str, str]] = []
+    for owner, film, visibility, rejected, later in plan:
+        with django_capture_on_commit_callbacks() as callbacks:
+            response = clients[owner].post(
+                "/api/videos/",
+                {"file": upload_file(films[film], "film.mp4"), "visibility": visibility},
+                format="multipart",
+            )
+        assert response.status_code == 201, response.json()
+        video_id = response.json()["id"]
+        video_ids.append(video_id)
+        if rejected == "waiting":
+            # Staff reject it (its row, as a review writes it) before its worker runs: the
+            # worker reads the row under its lock, and every moment it writes is hidden.
+            Video.objects.filter(pk=video_id).update(moderation=Image.Moderation.REJECTED)
+        with django_capture_on_commit_callbacks(execute=True):
+            for callback in callbacks:
+                callback()
+        video = Video.objects.get(pk=video_id)
+        assert (video.status, video.moments_indexed > 0) == ("indexed", True)
+        assert (video.moderation in HIDDEN) == (rejected == "waiting" or film == FLAGGED_FILM)
+        if later == "delete":
+            deleted_points += [
+                (video_id, str(point))
+                for point in VideoMoment.objects.filter(video_id=video_id).values_list(
+                    "point_id", flat=True
+                )
+            ]
+            with django_capture_on_commit_callbacks(execute=True):
+                gone = clients[owner].delete(f"/api/videos/{video_id}/")
+            assert gone.status_code == 204
+            deleted.append(video_id)
+        elif later is not None:
+            changed = clients[owner].patch(
+                f"/api/videos/{video_id}/", {"visibility": later}, format="json"
+            )
+            assert changed.status_code == 200, changed.json()
+        if rejected == "behind" and later != "delete":
+            # A decision the store never heard of: only the rows know. Search must still
+            # hide the video, as it loads every result through them.
+            Video.objects.filter(pk=video_id).update(moderation=Image.Moderation.REJECTED)
+            behind.add(video_id)
+    viewer, client = users[viewer_index], clients[viewer_index]
+    # Nobody changes or deletes another user's video: a 404, and the row stays as it was.
+    for video in Video.objects.filter(pk__in=video_ids).exclude(owner_id=viewer.pk):
+        before = (video.visibility, video.moments_indexed)
+        url = f"/api/videos/{video.pk}/"
+        assert client.patch(url, {"visibility": "public"}, format="json").status_code == 404
+        assert client.delete(url).status_code == 404
+        assert client.post(f"{url}reindex/").status_code == 404
+        video.refresh_from_db()
+        assert (video.visibility, video.moments_indexed) == before
+
+    reads = _video_reads(client, image_ids, video_ids)
+
+    # Over every video in the database: earlier examples' videos are there too.
+    everything = list(Video.objects.all())
+    allowed = {str(v.pk) for v in everything if _may_see(v, viewer)}
+    assert reads.videos <= allowed
+    assert not reads.videos & set(deleted)
+    points = {
+        (str(video_id), str(point))
+        for video_id, point in VideoMoment.objects.filter(
+            video_id__in=[v.pk for v in everything if _may_see(v, viewer)]
+        ).values_list("video_id", "point_id")
+    }
+    assert reads.moments <= points
+    # Facets count what the store lets through, the rows unread: never more videos than
+    # the viewer's access filter admits (checked against the rows below).
+    store, collection = get_store(), search_encoder().collection_name
+    admitted = [
+        v
+        for v in everything
+        if store.count(collection, Filter(must=(access_filter(viewer), Match("video", str(v.pk)))))
+    ]
+    assert reads.facet_videos <= len(admitted)
+    # And search finds every video the viewer may see, so the above cannot hold by
+    # finding nothing.
+    assert allowed <= reads.found
+    # A forbidden or deleted video's moment thumbnails are a 404 by their point's id.
+    hidden_points = [
+        (str(m.video_id), str(m.point_id))
+        for m in VideoMoment.objects.filter(video_id__in=video_ids).select_related("video")
+        if not _may_see(m.video, viewer)
+    ]
+    for video_id, point in hidden_points + deleted_points:
+        url = f"/api/videos/{video_id}/moments/{point}/thumbnail/"
+        assert client.get(url).status_code == 404, url
+
+    # The store alone, before any row is loaded: within each user's access filter, no
+    # moment of this world's videos they may not see (but those rejected behind its
+    # back), and no point of a deleted video at all.
+    for user in users:
+        for video in Video.objects.filter(pk__in=video_ids):
+            scope = Filter(must=(access_filter(user), Match("video", str(video.pk))))
+            shown = store.count(collection, scope)
+            if _may_see(video, user):
+                assert shown == video.moments_indexed
+            elif str(video.pk) not in behind:
+                assert shown == 0, (video.pk, video.visibility, video.moderation)
+    for video_id in deleted:
+        assert store.count(collection, Filter(must=(Match("video", video_id),))) == 0
