@@ -1,21 +1,25 @@
-"""The pages that show and change images. Each view parses a form, calls a service, and
-renders a template. The pages that search (the search page, an image's page with more like
-it) live in `search.views`; sign-in and sign-up in `accounts.views`.
+"""The pages that show and change images, and the gallery and upload pages of videos too.
+Each view parses a form, calls a service, and renders a template. The pages that search
+(the search page, an image's page with more like it) live in `search.views`; sign-in and
+sign-up in `accounts.views`.
 
-Uploading from the page goes through the JSON API (`POST /api/images/`) with
-the session and the CSRF header, so the page can show each file's progress;
-the form here is the same upload for browsers without JavaScript.
+Uploading from the page goes through the JSON API (`POST /api/images/`, and
+`POST /api/videos/` for a video) with the session and the CSRF header, so the page
+can show each file's progress, and a video's indexing after it; the form here is
+the same upload for browsers without JavaScript.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import PurePath
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -32,7 +36,6 @@ from gallery.forms import (
 )
 from gallery.models import Image, Preferences, Video
 from gallery.moderation import image_review
-from gallery.selectors import gallery_images
 from gallery.services import (
     image_create,
     image_delete,
@@ -42,31 +45,38 @@ from gallery.services import (
     preferences_set,
 )
 from gallery.status import system_status
+from gallery.timeline import gallery_timeline
+from gallery.videos import video_create
 
 GALLERY_PAGE_SIZE = 48
+# The videos the upload page offers to choose; any file the browser calls `video/...`
+# goes to `video_create` (site.js decides the same), and so does one of these names
+# when the browser declares no type. `video_create` tells the container from the bytes.
+VIDEO_TYPES = ("video/mp4", "video/webm", "video/quicktime", "video/x-matroska")
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv"})
 
 
 @login_required
 def gallery(request: HttpRequest) -> HttpResponse:
-    """Own and public images, newest first; `?mine=1` for own images only, `?place=` and
-    `?camera=` to narrow them."""
+    """Own and public images and videos, newest first, in one list; `?mine=1` for own ones
+    only, `?place=` and `?camera=` to narrow them (to images)."""
     mine = request.GET.get("mine") == "1"
     form = GalleryFilterForm(request.GET)
     filters = form.cleaned_data if form.is_valid() else {}
-    images = gallery_images(
+    timeline = gallery_timeline(
         user=request.user,
         mine=mine,
         place=filters.get("place", ""),
         camera=filters.get("camera", ""),
     )
-    page = Paginator(images.select_related("owner"), GALLERY_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(timeline, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     # The pager's links keep the filters: "mine=1&place=Lisbon&" before "page=N".
     params = request.GET.copy()
     params.pop("page", None)
     context = {
         "page": page,
+        "image_count": timeline.image_count,
+        "video_count": timeline.video_count,
         "mine": mine,
         "filter_form": form,
         "filtered": bool(filters.get("place") or filters.get("camera")),
@@ -79,13 +89,14 @@ def gallery(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
-    """The upload page. With JavaScript, files go to the API one by one, with progress;
-    this POST is the same for a browser without it."""
+    """The upload page, for images and videos. With JavaScript, files go to the API one by
+    one, with progress; this POST is the same for a browser without it."""
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         for file in form.cleaned_data["images"]:
+            create = video_create if _is_video(file) else image_create
             try:
-                image = image_create(
+                row = create(
                     owner=request.user,  # type: ignore[arg-type]
                     upload=file,
                     visibility=form.cleaned_data["visibility"],
@@ -93,7 +104,7 @@ def upload(request: HttpRequest) -> HttpResponse:
             except ApplicationError as exc:
                 messages.error(request, f"{file.name}: {exc.message}")
             else:
-                messages.success(request, f"{image}: uploaded.")
+                messages.success(request, f"{row}: uploaded.")
         return redirect("gallery:upload")
     preferences = Preferences.of(request.user)  # type: ignore[arg-type]
     context = {
@@ -102,8 +113,22 @@ def upload(request: HttpRequest) -> HttpResponse:
         "nav": "upload",
         "max_bytes": settings.UPLOAD_MAX_BYTES,
         "formats": settings.UPLOAD_ALLOWED_FORMATS,
+        "video_max_bytes": settings.VIDEO_MAX_BYTES,
+        "video_max_seconds": settings.VIDEO_MAX_SECONDS,
+        "accept": ",".join(("image/*", *VIDEO_TYPES)),
     }
     return render(request, "gallery/upload.html", context, status=400 if form.errors else 200)
+
+
+def _is_video(file: UploadedFile) -> bool:
+    """Whether an upload goes to `video_create` rather than `image_create`: by the type the
+    browser declared, or, with none, by its name."""
+    declared = (file.content_type or "").lower()
+    if declared.startswith("video/"):
+        return True
+    return declared in {"", "application/octet-stream"} and (
+        PurePath(file.name or "").suffix.lower() in VIDEO_SUFFIXES
+    )
 
 
 @login_required

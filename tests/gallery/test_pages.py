@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 from rest_framework.throttling import SimpleRateThrottle
 
-from gallery.models import Image
+from gallery.models import Image, Video
+from gallery.templatetags.video_pages import duration
 from search.services import SearchRequest
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
+from tests.support.videos import render_video
 
 pytestmark = pytest.mark.django_db
 
@@ -945,3 +950,239 @@ def test_share_location_default_is_set_on_the_upload_page(
     alice_page.post("/preferences/", {})
     assert Preferences.of(alice).share_location is False
     assert alice_page.get("/preferences/").status_code == 405
+
+
+# -- videos in the gallery and on the upload page -------------------------------
+
+
+def clip_bytes(tmp_path: Path, colour: tuple[int, int, int], seconds: float = 3.0) -> bytes:
+    """A real H.264 MP4: a shape on a light background for `seconds`, then a plain frame."""
+    shots = [(seconds - 0.5, picture(colour, (160, 120), shape="circle")), (0.5, picture(colour))]
+    return render_video(tmp_path / f"clip-{colour}.mp4", shots).read_bytes()
+
+
+@pytest.fixture
+def add_video(upload: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any) -> Any:
+    """Upload (and index, with the demo model) a rendered video for `owner` through the API."""
+
+    def add(
+        owner: AbstractBaseUser,
+        colour: tuple[int, int, int] = BLUE,
+        name: str = "clip.mp4",
+        **fields: Any,
+    ) -> Video:
+        data = clip_bytes(tmp_path, colour)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api_client(owner).post(
+                "/api/videos/", {"file": upload_file(data, name), **fields}, format="multipart"
+            )
+        assert response.status_code == 201, response.json()
+        return Video.objects.get(pk=response.json()["id"])
+
+    return add
+
+
+def video_tile(html: str, video: Video) -> str:
+    """The gallery's tile of `video` (its <li>), or "" when it has none."""
+    found = re.search(
+        rf'<li class="tile tile--video"[^>]*>\s*'
+        rf'<a class="tile__link" href="/videos/{video.pk}/".*?</li>',
+        html,
+        re.S,
+    )
+    return found.group(0) if found else ""
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0, "0:00"), (7.4, "0:07"), (59.6, "1:00"), (102, "1:42"), (3725, "1:02:05"), (None, "")],
+)
+def test_a_videos_length_reads_as_a_player_shows_it(seconds: float | None, shown: str) -> None:
+    assert duration(seconds) == shown
+
+
+def test_gallery_shows_videos_beside_images_with_poster_and_length(
+    alice_page: Client,
+    alice: AbstractBaseUser,
+    bob: AbstractBaseUser,
+    add_image: Any,
+    add_video: Any,
+) -> None:
+    image = add_image(alice, RED, "red.png")
+    mine = add_video(alice, BLUE, "holiday.mp4")
+    shared = add_video(bob, GREEN, "shared.mp4", visibility="public")
+    hidden = add_video(bob, RED, "hidden.mp4")
+    assert (mine.status, round(mine.duration)) == ("indexed", 3)
+
+    html = alice_page.get("/").content.decode()
+
+    tile = video_tile(html, mine)
+    assert f'src="/api/videos/{mine.pk}/poster/"' in tile
+    assert 'alt="holiday.mp4"' in tile
+    assert re.search(r'<time class="tile__duration" datetime="PT3S"[^>]*>0:03</time>', tile)
+    assert "badge--pending" not in tile
+    assert "data-poll-video" not in tile
+    assert "by bob" in video_tile(html, shared)
+    assert video_tile(html, hidden) == ""
+    assert f'href="/images/{image.pk}/"' in html
+    assert "1 image and 2 videos." in html
+    # The video page the tile links to plays it.
+    assert (
+        f'src="/api/videos/{mine.pk}/file/'
+        in alice_page.get(f"/videos/{mine.pk}/").content.decode()
+    )
+
+    only_mine = alice_page.get("/?mine=1").content.decode()
+    assert video_tile(only_mine, mine)
+    assert video_tile(only_mine, shared) == ""
+    assert "1 image and 1 video." in only_mine
+
+
+def test_an_hour_long_video_shows_hours_in_its_badge(
+    alice_page: Client, alice: AbstractBaseUser, add_video: Any
+) -> None:
+    video = add_video(alice)
+    Video.objects.filter(pk=video.pk).update(duration=3725.2)
+
+    tile = video_tile(alice_page.get("/").content.decode(), video)
+
+    assert re.search(r'datetime="PT3725S"[^>]*>1:02:05</time>', tile)
+
+
+def test_gallery_interleaves_images_and_videos_by_upload_time_across_pages(
+    alice_page: Client,
+    alice: AbstractBaseUser,
+    add_image: Any,
+    add_video: Any,
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr("gallery.views.GALLERY_PAGE_SIZE", 2)
+    now = timezone.now()
+    oldest = add_image(alice, RED, "oldest.png")
+    video = add_video(alice)
+    newest = add_image(alice, GREEN, "newest.png")
+    older_video = add_video(alice, RED, "older.mp4")
+    for age, row in enumerate([newest, video, oldest]):
+        type(row).objects.filter(pk=row.pk).update(uploaded_at=now - timedelta(hours=age))
+    Video.objects.filter(pk=older_video.pk).update(uploaded_at=now - timedelta(days=1))
+
+    first = alice_page.get("/").content.decode()
+    second = alice_page.get("/?page=2").content.decode()
+
+    order = re.findall(r'href="/(?:images|videos)/([0-9a-f-]+)/"', first + second)
+    assert order == [str(r.pk) for r in (newest, video, oldest, older_video)]
+    assert "2 images and 2 videos, page 1 of 2." in first
+    assert 'rel="next" href="?page=2"' in first
+    assert 'rel="prev"' in second
+
+
+def test_gallery_follows_a_video_being_indexed_and_badges_a_failed_one(
+    alice_page: Client, alice: AbstractBaseUser, add_video: Any
+) -> None:
+    indexing = add_video(alice, BLUE, "indexing.mp4")
+    Video.objects.filter(pk=indexing.pk).update(status="indexing", progress=0.4)
+    failed = add_video(alice, GREEN, "failed.mp4")
+    Video.objects.filter(pk=failed.pk).update(status="failed", error="The file went missing.")
+
+    html = alice_page.get("/").content.decode()
+
+    tile = video_tile(html, indexing)
+    assert f'data-poll-video="{indexing.pk}"' in tile  # site.js asks the API until it is done
+    assert ">Indexing… 40%</span>" in tile
+    tile = video_tile(html, failed)
+    assert (
+        'class="badge badge--failed" data-status-badge title="The file went missing.">Failed'
+        in tile
+    )
+    assert "data-poll-video" not in tile
+
+
+def test_gallery_place_and_camera_filters_leave_videos_out(
+    alice_page: Client, alice: AbstractBaseUser, add_image: Any, add_video: Any
+) -> None:
+    image = add_image(alice)
+    Image.objects.filter(pk=image.pk).update(camera_make="Canon")
+    video = add_video(alice)
+
+    html = alice_page.get("/", {"camera": "canon"}).content.decode()
+
+    assert f'href="/images/{image.pk}/"' in html
+    assert video_tile(html, video) == ""
+    assert "1 image." in html
+
+
+def test_upload_page_offers_videos_beside_images(alice_page: Client) -> None:
+    html = alice_page.get("/upload/").content.decode()
+
+    accept = re.search(r'<input[^>]*type="file"[^>]*accept="([^"]+)"', html)
+    assert accept is not None
+    assert accept.group(1).split(",") == [
+        "image/*",
+        "video/mp4",
+        "video/webm",
+        "video/quicktime",
+        "video/x-matroska",
+    ]
+    assert "Drop images or videos here" in html
+    assert "up to 2.0\xa0GB and 180 minutes" in html
+    # The script finds where to send a video and where its page is.
+    assert 'data-api-videos="/api/videos/"' in html
+    assert 'data-video-page="/videos/00000000-0000-0000-0000-000000000000/"' in html
+
+
+def test_upload_without_javascript_takes_videos_and_refuses_in_words(
+    alice_page: Client, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    film = clip_bytes(tmp_path, BLUE)
+    files = [
+        upload_file(film, "film.mp4"),
+        upload_file(b"not a film at all", "notes.mp4"),
+        upload_file(image_bytes(picture(RED)), "photo.png"),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_page.post(
+            "/upload/", {"images": files, "visibility": "public"}, follow=True
+        )
+
+    html = response.content.decode()
+    assert "film.mp4: uploaded." in html
+    assert "notes.mp4: The file is not a video we can read." in html
+    assert "photo.png: uploaded." in html
+    video = Video.objects.get()
+    assert (video.original_filename, video.visibility, video.status) == (
+        "film.mp4",
+        "public",
+        "indexed",
+    )
+    assert Image.objects.get().original_filename == "photo.png"
+    again = alice_page.post(
+        "/upload/", {"images": [upload_file(film, "again.mp4")], "visibility": "private"}
+    )
+    assert again.status_code == 302
+    shown = alice_page.get("/upload/").content.decode()
+    assert "again.mp4: You have already uploaded this exact video." in shown
+
+
+def test_the_upload_pages_session_sends_a_video_to_the_api_with_its_csrf_token(
+    alice: AbstractBaseUser, tmp_path: Path
+) -> None:
+    """What site.js does: the page's session, and the page's token in X-CSRFToken."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    page = client.get("/upload/").content.decode()
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert found is not None
+    data = clip_bytes(tmp_path, BLUE)
+
+    refused = client.post("/api/videos/", {"file": upload_file(data, "film.mp4")})
+    sent = client.post(
+        "/api/videos/",
+        {"file": upload_file(data, "film.mp4")},
+        headers={"X-CSRFToken": found.group(1)},
+    )
+
+    assert refused.status_code == 403
+    assert sent.status_code == 201, sent.json()
+    body = client.get(f"/api/videos/{sent.json()['id']}/").json()
+    assert (body["filename"], 0.0 <= body["progress"] <= 1.0) == ("film.mp4", True)
+    assert body["status"] in {"pending", "indexing", "indexed"}

@@ -1,10 +1,11 @@
 /* CLIP Search: a little progressive enhancement. Every page works without it.
  *
  * - Upload page: drag-and-drop and a file input send each file to the JSON API
- *   (POST /api/images/, session + CSRF header) with its own progress bar and
- *   its error in words, then follow it until it is indexed.
- * - Gallery and image pages: badges of images still being indexed update by
- *   themselves.
+ *   (POST /api/images/, or /api/videos/ for a video; session + CSRF header)
+ *   with its own progress bar and its error in words, then follow it until it
+ *   is indexed (a video with a second bar, from its `progress`).
+ * - Gallery and image pages: badges of images and videos still being indexed
+ *   update by themselves.
  * - Search page: dropping or choosing an example image searches at once, with
  *   the words and filters typed above; empty fields stay out of search URLs.
  */
@@ -13,11 +14,18 @@
 
   const ZERO_ID = "00000000-0000-0000-0000-000000000000";
   const MAX_PARALLEL_UPLOADS = 3;
-  const POLL_GIVE_UP_AFTER = 200; // polls (about a quarter of an hour)
+  const POLL_GIVE_UP_AFTER = 200; // polls without news (about a quarter of an hour)
+  // What the upload page sends to the videos API; gallery.views decides the same.
+  const VIDEO_NAME = /\.(mp4|m4v|mov|webm|mkv)$/i;
 
   const body = document.body;
   const apiImages = body.dataset.apiImages || "/api/images/";
   const imagePage = (id) => (body.dataset.imagePage || "/images/" + ZERO_ID + "/").replace(ZERO_ID, id);
+  const apiVideos = body.dataset.apiVideos || "/api/videos/";
+  const videoPage = (id) => (body.dataset.videoPage || "/videos/" + ZERO_ID + "/").replace(ZERO_ID, id);
+  const isVideo = (file) =>
+    file.type.startsWith("video/") || ((!file.type || file.type === "application/octet-stream") && VIDEO_NAME.test(file.name));
+  const percent = (share) => Math.round(Math.min(Math.max(share || 0, 0), 1) * 100);
 
   const el = (tag, attrs = {}, text = "") => {
     const node = document.createElement(tag);
@@ -42,34 +50,69 @@
     return `The upload failed (HTTP ${status}). Try again.`;
   };
 
-  /* Ask for an image until it is no longer pending; `done(image)` (null: it is gone). */
-  const pollImage = (id, done) => {
+  /* Ask for a row of the API at `url` until `settled(row)`: `update(row)` gets each answer
+   * that differs from the one before, `done(row)` the last (null: it is gone). Polls slow
+   * down to one per `maxDelay` ms; news (a video's progress) restarts the give-up count. */
+  const pollRow = (url, { settled, done, update = () => {}, maxDelay = 5000 }) => {
     let tries = 0;
+    let quiet = 0;
+    let last = "";
     const schedule = () => {
       tries += 1;
-      if (tries <= POLL_GIVE_UP_AFTER) setTimeout(tick, Math.min(400 * tries, 5000));
+      quiet += 1;
+      if (quiet <= POLL_GIVE_UP_AFTER) setTimeout(tick, Math.min(400 * tries, maxDelay));
     };
     const tick = () => {
-      fetch(`${apiImages}${id}/`, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then((response) => {
           if (response.status === 404) return done(null);
           if (!response.ok) return schedule();
-          return response.json().then((image) => (image.status === "pending" ? schedule() : done(image)));
+          return response.json().then((row) => {
+            if (settled(row)) return done(row);
+            const seen = `${row.status} ${row.progress}`;
+            if (seen !== last) {
+              last = seen;
+              quiet = 0;
+              update(row);
+            }
+            return schedule();
+          });
         })
         .catch(schedule);
     };
     schedule();
   };
 
-  const statusBadge = (image) => {
-    if (!image || image.status === "indexed") return null;
-    const failed = image.status === "failed";
-    const badge = el("span", { class: `badge badge--${failed ? "failed" : "pending"}`, "data-status-badge": "" }, failed ? "Failed" : "Indexing…");
-    if (image.error) badge.title = image.error;
+  /* An image until it is no longer pending. */
+  const pollImage = (id, done) => pollRow(`${apiImages}${id}/`, { settled: (image) => image.status !== "pending", done });
+
+  /* A video until it is indexed or failed, with its progress on the way. */
+  const pollVideo = (id, update, done) =>
+    pollRow(`${apiVideos}${id}/`, {
+      settled: (video) => video.status === "indexed" || video.status === "failed",
+      done,
+      update,
+      maxDelay: 2000,
+    });
+
+  const indexingText = (row) => (row.status === "indexing" && row.progress ? `Indexing… ${percent(row.progress)}%` : "Indexing…");
+
+  const statusBadge = (row) => {
+    if (!row || row.status === "indexed") return null;
+    const failed = row.status === "failed";
+    const badge = el("span", { class: `badge badge--${failed ? "failed" : "pending"}`, "data-status-badge": "" }, failed ? "Failed" : indexingText(row));
+    if (row.error) badge.title = row.error;
     return badge;
   };
 
-  /* Gallery tiles and the image page: follow images that are still being indexed. */
+  const replaceBadge = (holder, row) => {
+    const old = holder.querySelector("[data-status-badge]");
+    const badge = statusBadge(row);
+    if (old && badge) old.replaceWith(badge);
+    else if (old) old.remove();
+  };
+
+  /* Gallery tiles and the image page: follow images and videos that are still being indexed. */
   const followPending = () => {
     for (const holder of document.querySelectorAll("[data-poll]")) {
       pollImage(holder.dataset.poll, (image) => {
@@ -78,11 +121,18 @@
           window.location.reload();
           return;
         }
-        const old = holder.querySelector("[data-status-badge]");
-        const badge = statusBadge(image);
-        if (old && badge) old.replaceWith(badge);
-        else if (old) old.remove();
+        replaceBadge(holder, image);
       });
+    }
+    for (const holder of document.querySelectorAll("[data-poll-video]")) {
+      pollVideo(
+        holder.dataset.pollVideo,
+        (video) => replaceBadge(holder, video),
+        (video) => {
+          holder.removeAttribute("data-poll-video");
+          replaceBadge(holder, video);
+        },
+      );
     }
   };
 
@@ -117,7 +167,7 @@
       item.status.textContent = text;
     };
 
-    const addItem = (file) => {
+    const addItem = (file, video) => {
       const li = el("li", { class: "upload-item", "data-state": "queued" });
       const thumb = el("img", { class: "upload-item__thumb", alt: "", width: "56", height: "56" });
       if (file.type.startsWith("image/")) {
@@ -126,13 +176,17 @@
       }
       const main = el("div");
       const name = el("div", { class: "upload-item__name" }, file.name);
-      const progress = el("progress", { max: "100", value: "0", "aria-label": `Upload of ${file.name}` });
+      const progress = el("progress", { class: "upload-item__upload", max: "100", value: "0", "aria-label": `Upload of ${file.name}` });
       const status = el("div", { class: "upload-item__status" }, "Waiting…");
       const link = el("div", { class: "upload-item__link" });
-      main.append(name, progress, status);
+      main.append(name, progress);
+      // A video's second bar: its indexing, which takes a while (the API's `progress`).
+      const indexing = video ? el("progress", { class: "upload-item__indexing", max: "100", value: "0", "aria-label": `Indexing of ${file.name}`, hidden: "" }) : null;
+      if (indexing) main.append(indexing);
+      main.append(status);
       li.append(thumb, main, link);
       list.append(li);
-      return { li, thumb, progress, status, link };
+      return { li, thumb, progress, indexing, status, link };
     };
 
     const showImage = (item, image) => {
@@ -151,35 +205,63 @@
       if (image.status === "pending") pollImage(image.id, (latest) => showImage(item, latest));
     };
 
+    const showVideo = (item, video) => {
+      const bar = item.indexing;
+      if (!video) {
+        bar.hidden = true;
+        setState(item, "error", "This video has been deleted.");
+        return;
+      }
+      bar.hidden = video.status === "failed";
+      bar.value = video.status === "indexed" ? 100 : percent(video.progress);
+      if (video.status === "indexed" && video.flagged) setState(item, "indexed", "Indexed, and flagged by moderation: only you can see it until staff review it.");
+      else if (video.status === "indexed") setState(item, "indexed", "Indexed: ready to search.");
+      else if (video.status === "failed") setState(item, "error", `Indexing failed: ${video.error || "no reason was given"}`);
+      else if (video.status === "indexing") setState(item, "indexing", `Uploaded. Indexing… ${percent(video.progress)}%`);
+      else setState(item, "indexing", "Uploaded. Waiting to be indexed…");
+    };
+
+    const uploadedVideo = (item, video) => {
+      item.progress.hidden = true;
+      item.thumb.src = video.poster_url;
+      item.link.append(el("a", { class: "button", href: videoPage(video.id) }, "View"));
+      showVideo(item, video);
+      const show = (latest) => showVideo(item, latest);
+      if (video.status === "pending" || video.status === "indexing") pollVideo(video.id, show, show);
+    };
+
     const rejected = (item, body, status) => {
       item.progress.hidden = true;
       setState(item, "error", errorMessage(body, status));
       const error = body && body.error;
-      if (error && error.code === "duplicate_image" && error.detail && error.detail.id) {
-        item.link.append(el("a", { class: "button", href: imagePage(error.detail.id) }, "See it"));
+      const page = { duplicate_image: imagePage, duplicate_video: videoPage }[error && error.code];
+      if (page && error.detail && error.detail.id) {
+        item.link.append(el("a", { class: "button", href: page(error.detail.id) }, "See it"));
       }
     };
 
     const send = (job) => {
-      const { file, item, visibility } = job;
+      const { file, item, visibility, video } = job;
       const finish = () => {
         running -= 1;
         pump();
       };
       setState(item, "uploading", "Uploading…");
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", apiImages);
+      xhr.open("POST", video ? apiVideos : apiImages);
       xhr.setRequestHeader("X-CSRFToken", token);
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.addEventListener("progress", (event) => {
         if (!event.lengthComputable) return;
-        const percent = Math.round((event.loaded / event.total) * 100);
-        item.progress.value = percent;
-        setState(item, "uploading", `Uploading… ${percent}%`);
+        const sent = percent(event.loaded / event.total);
+        item.progress.value = sent;
+        setState(item, "uploading", `Uploading… ${sent}%`);
       });
+      // Every byte is there; the server probes the video (or decodes the image) before it answers.
+      xhr.upload.addEventListener("load", () => setState(item, "uploading", video ? "Uploaded. Checking the video…" : "Uploaded. Checking the image…"));
       xhr.addEventListener("load", () => {
         const body = parseJson(xhr.responseText);
-        if (xhr.status === 201 && body) uploaded(item, body);
+        if (xhr.status === 201 && body) (video ? uploadedVideo : uploaded)(item, body);
         else rejected(item, body, xhr.status);
         finish();
       });
@@ -203,7 +285,10 @@
 
     const start = (files) => {
       const visibility = form.elements.visibility.value;
-      for (const file of files) queue.push({ file, visibility, item: addItem(file) });
+      for (const file of files) {
+        const video = isVideo(file);
+        queue.push({ file, visibility, video, item: addItem(file, video) });
+      }
       section.hidden = false;
       pump();
     };
