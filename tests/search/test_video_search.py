@@ -239,7 +239,7 @@ def test_more_like_this_from_a_moment_finds_what_looks_like_it(
     upload: Any,
     tmp_path: Path,
 ) -> None:
-    data, captions = film
+    data, _ = film
     video = post_video(alice_api, data)
     # A second film whose first scene is the first film's second one.
     rng = random.Random(5)
