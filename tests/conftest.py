@@ -84,6 +84,21 @@ def upload(
     return post
 
 
+@pytest.fixture
+def post_video(
+    django_capture_on_commit_callbacks: Any,
+) -> Callable[..., Any]:
+    """POST a video through the API and run its after-commit indexing for real."""
+
+    def post(client: APIClient, data: bytes, name: str = "film.mp4", **fields: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(
+                "/api/videos/", {"file": upload_file(data, name), **fields}, format="multipart"
+            )
+
+    return post
+
+
 def stored_files(media: Path) -> list[Path]:
     return [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
 

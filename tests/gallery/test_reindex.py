@@ -6,7 +6,6 @@ one keeps its points until the switch, and search finds the video at its moment 
 from __future__ import annotations
 
 import io
-import random
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -17,14 +16,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from demo import canonical_caption, render_pil
-from demo.scenes import sample_scene
 from encoder import ClipEncoder, get_encoder, reset_encoder
 from gallery.models import Image, ModerationDecision, VectorIndex, Video, VideoMoment
 from gallery.moderation import concept_scores
-from tests.factories import image_bytes, picture, upload_file
+from tests.factories import image_bytes, picture
 from tests.support.models import ROOT, second_model
-from tests.support.videos import render_video
+from tests.support.videos import FILM_LENGTHS, captioned_film
 from vectorstore import Filter, HasId, Match, VectorStoreUnavailable, get_store
 
 pytestmark = pytest.mark.django_db
@@ -65,36 +62,18 @@ def retrain(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     reset_encoder()
 
 
-# Seconds on screen of each single-object scene; the second runs from 2.0 to 5.0.
-LENGTHS = (2.0, 3.0, 2.0)
-
-
 @pytest.fixture
 def film(tmp_path: Path) -> tuple[bytes, list[str]]:
-    """A rendered film of distinct demo scenes, and each scene's caption."""
-    rng = random.Random(5)
-    scenes = [sample_scene(rng, 1) for _ in LENGTHS]
-    assert len({canonical_caption(s) for s in scenes}) == len(scenes)
-    shots = [(n, render_pil(s, 160, 120, rng)) for n, s in zip(LENGTHS, scenes, strict=True)]
-    path = render_video(tmp_path / "film.mp4", shots, fps=12)
-    return path.read_bytes(), [canonical_caption(s) for s in scenes]
+    return captioned_film(tmp_path / "film.mp4")
 
 
-@pytest.fixture
-def post_video(django_capture_on_commit_callbacks: Any) -> Callable[..., str]:
-    """POST a video through the API, index it after commit for real; returns its id."""
-
-    def post(client: APIClient, data: bytes) -> str:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                "/api/videos/", {"file": upload_file(data, "film.mp4")}, format="multipart"
-            )
-        assert response.status_code == 201, response.json()
-        video_id: str = response.json()["id"]
-        assert Video.objects.get(pk=video_id).status == Video.Status.INDEXED
-        return video_id
-
-    return post
+def _indexed_video(post_video: Callable[..., Any], client: APIClient, data: bytes) -> str:
+    """POST a video, index it after commit for real; its id."""
+    response = post_video(client, data)
+    assert response.status_code == 201, response.json()
+    video_id: str = response.json()["id"]
+    assert Video.objects.get(pk=video_id).status == Video.Status.INDEXED
+    return video_id
 
 
 def _moment_ids(video_id: str) -> list[Any]:
@@ -202,16 +181,16 @@ def test_a_failed_image_keeps_the_old_index_active(
 def test_reindex_moves_each_video_moment_into_the_new_collection_and_search_finds_it(
     alice_api: APIClient,
     film: tuple[bytes, list[str]],
-    post_video: Callable[..., str],
+    post_video: Callable[..., Any],
     upload: Any,
     retrain: Any,
 ) -> None:
     data, captions = film
-    video_id = post_video(alice_api, data)
+    video_id = _indexed_video(post_video, alice_api, data)
     upload(alice_api, image_bytes(picture((250, 250, 250), shape="square")))
     old = get_encoder()
     moments = _moment_ids(video_id)
-    assert _points(old.collection_name, video_id) == len(moments) >= len(LENGTHS)
+    assert _points(old.collection_name, video_id) == len(moments) >= len(FILM_LENGTHS)
     new = retrain()
     assert new.collection_name != old.collection_name
 
@@ -240,12 +219,12 @@ def test_reindex_moves_each_video_moment_into_the_new_collection_and_search_find
 def test_an_interrupted_reindex_resumes_the_video_in_the_new_collection(
     alice_api: APIClient,
     film: tuple[bytes, list[str]],
-    post_video: Callable[..., str],
+    post_video: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
     switch: Any,
 ) -> None:
     data, captions = film
-    video_id = post_video(alice_api, data)
+    video_id = _indexed_video(post_video, alice_api, data)
     old = get_encoder()
     moments = _moment_ids(video_id)
     new = switch()  # another dimension: the new collection cannot take the old vectors
@@ -299,12 +278,12 @@ def test_an_interrupted_reindex_resumes_the_video_in_the_new_collection(
 def test_a_video_that_fails_keeps_the_old_index_active(
     alice_api: APIClient,
     film: tuple[bytes, list[str]],
-    post_video: Callable[..., str],
+    post_video: Callable[..., Any],
     switch: Any,
     isolated_storage: Path,
 ) -> None:
     data, captions = film
-    video_id = post_video(alice_api, data)
+    video_id = _indexed_video(post_video, alice_api, data)
     old = get_encoder()
     (isolated_storage / (Video.objects.get(pk=video_id).file.name or "")).write_bytes(b"garbage")
     switch()

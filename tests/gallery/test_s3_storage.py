@@ -26,7 +26,7 @@ from demo import render_pil
 from demo.scenes import sample_scene
 from gallery.files import stored_local_path
 from gallery.models import Image, Video
-from tests.factories import image_bytes, picture, upload_file
+from tests.factories import image_bytes, picture
 from tests.support.seaweedfs import S3Server, create_bucket, seaweedfs_s3
 from tests.support.videos import render_video
 
@@ -175,19 +175,6 @@ def big_film(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         scenes.append((1.0, PILImage.fromarray(noisy)))
     path = tmp_path_factory.mktemp("film") / "film.mp4"
     return render_video(path, scenes, size=(1280, 720)).read_bytes()
-
-
-@pytest.fixture
-def post_video(django_capture_on_commit_callbacks: Any) -> Any:
-    """POST a video through the API and run its after-commit indexing for real."""
-
-    def post(client: Any, data: bytes, name: str = "film.mp4") -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return client.post(
-                "/api/videos/", {"file": upload_file(data, name)}, format="multipart"
-            )
-
-    return post
 
 
 def _key(name: str, tmp_path: Path) -> str:

@@ -14,42 +14,18 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from demo import canonical_caption, render_pil
+from demo import render_pil
 from demo.scenes import sample_scene
 from gallery.models import Video
-from tests.factories import image_bytes, make_user, picture, upload_file
-from tests.support.videos import render_video
+from tests.factories import image_bytes, make_user, picture
+from tests.support.videos import FILM_LENGTHS, captioned_film, render_video
 
 pytestmark = pytest.mark.django_db
-
-# (seconds on screen) of each single-object scene; the second runs from 2.0 to 5.0.
-LENGTHS = (2.0, 3.0, 2.0)
 
 
 @pytest.fixture
 def film(tmp_path: Path) -> tuple[bytes, list[str]]:
-    rng = random.Random(5)
-    scenes = [sample_scene(rng, 1) for _ in LENGTHS]
-    # Distinct scenes, so the second one's caption describes it alone.
-    assert len({canonical_caption(s) for s in scenes}) == len(scenes)
-    shots = [(n, render_pil(s, 160, 120, rng)) for n, s in zip(LENGTHS, scenes, strict=True)]
-    path = render_video(tmp_path / "film.mp4", shots, fps=12)
-    return path.read_bytes(), [canonical_caption(s) for s in scenes]
-
-
-@pytest.fixture
-def post_video(django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
-    def post(client: APIClient, data: bytes, **fields: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                "/api/videos/",
-                {"file": upload_file(data, "film.mp4"), **fields},
-                format="multipart",
-            )
-        assert response.status_code == 201, response.json()
-        return response.json()
-
-    return post
+    return captioned_film(tmp_path / "film.mp4")
 
 
 @pytest.mark.parametrize("mode", ["semantic", "hybrid"])
@@ -61,7 +37,7 @@ def test_a_text_query_finds_the_video_at_the_moment_it_describes(
     mode: str,
 ) -> None:
     data, captions = film
-    video = post_video(alice_api, data)
+    video = post_video(alice_api, data).json()
     upload(alice_api, image_bytes(picture((250, 250, 250), shape="square")))
 
     found = alice_api.post(
@@ -93,7 +69,7 @@ def test_another_users_private_video_is_never_found(
     post_video: Callable[..., Any],
 ) -> None:
     data, captions = film
-    video = post_video(alice_api, data)
+    video = post_video(alice_api, data).json()
     query = {"query": captions[1], "limit": 10, "mode": "semantic"}
 
     assert bob_api.post("/api/search/", query, format="json").json()["results"] == []
@@ -140,7 +116,7 @@ def test_the_search_page_links_a_video_at_its_moment_and_the_video_page_starts_t
     post_video: Callable[..., Any],
 ) -> None:
     data, captions = film
-    video = post_video(alice_api, data)
+    video = post_video(alice_api, data).json()
     client.force_login(alice)
 
     page = client.get("/search/", {"q": captions[1], "mode": "semantic"})
@@ -219,7 +195,7 @@ def test_facets_count_each_kind_and_a_video_once(
     upload: Any,
 ) -> None:
     data, captions = film
-    video = post_video(alice_api, data)
+    video = post_video(alice_api, data).json()
     assert Video.objects.get(pk=video["id"]).moments_indexed > 1
     for n in range(2):
         upload(alice_api, image_bytes(picture((90 * n, 60, 200), shape="square")))
@@ -240,15 +216,17 @@ def test_more_like_this_from_a_moment_finds_what_looks_like_it(
     tmp_path: Path,
 ) -> None:
     data, _ = film
-    video = post_video(alice_api, data)
+    video = post_video(alice_api, data).json()
     # A second film whose first scene is the first film's second one.
     rng = random.Random(5)
-    scenes = [sample_scene(rng, 1) for _ in LENGTHS]
+    scenes = [sample_scene(rng, 1) for _ in FILM_LENGTHS]
     shots = [
         (3.0, render_pil(scenes[1], 160, 120, rng)),
         (3.0, render_pil(scenes[0], 160, 120, rng)),
     ]
-    other = post_video(alice_api, render_video(tmp_path / "other.mp4", shots, fps=12).read_bytes())
+    other = post_video(
+        alice_api, render_video(tmp_path / "other.mp4", shots, fps=12).read_bytes()
+    ).json()
     upload(alice_api, image_bytes(picture((250, 250, 250), shape="square")))
 
     def similar(at: float) -> list[dict[str, Any]]:

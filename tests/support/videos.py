@@ -9,6 +9,7 @@ creation_time in the container.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +22,8 @@ from av.stream import Disposition
 from av.video.stream import VideoStream
 from PIL import Image as PILImage
 
+from demo import canonical_caption, render_pil
+from demo.scenes import sample_scene
 from tests.factories import picture
 
 # Codec (FFmpeg's canonical name) -> the encoder that writes it.
@@ -176,3 +179,17 @@ def _write_audio(out: OutputContainer, stream: AudioStream, *, seconds: float) -
         frame.pts = start
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
+
+
+# Seconds on screen of each scene of `captioned_film`; the second runs from 2.0 to 5.0.
+FILM_LENGTHS = (2.0, 3.0, 2.0)
+
+
+def captioned_film(path: Path) -> tuple[bytes, list[str]]:
+    """A film of three distinct one-object demo scenes (`FILM_LENGTHS`), and each one's
+    caption: a text query for the second finds the film at 2 to 5 seconds."""
+    rng = random.Random(5)
+    scenes = [sample_scene(rng, 1) for _ in FILM_LENGTHS]
+    assert len({canonical_caption(s) for s in scenes}) == len(scenes)
+    shots = [(n, render_pil(s, 160, 120, rng)) for n, s in zip(FILM_LENGTHS, scenes, strict=True)]
+    return render_video(path, shots, fps=12).read_bytes(), [canonical_caption(s) for s in scenes]
