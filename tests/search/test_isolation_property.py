@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db.models import Q
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from demo import render_pil
@@ -24,6 +24,7 @@ from demo.scenes import sample_scene
 from encoder import reset_encoder
 from gallery.indexes import search_encoder
 from gallery.models import Image, VectorIndex, Video, VideoMoment
+from gallery.videos import video_review
 from search.services import access_filter
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
 from tests.support.models import second_model
@@ -69,76 +70,103 @@ def _forbidden_for(viewer: Any) -> set[str]:
     }
 
 
-def _seen(client: Any, any_ids: list[str]) -> set[str]:
-    """Every image id any read path hands this client."""
-    seen: set[str] = set()
+def _pages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pages of results a response holds: each of a batch's (`/api/search/batch/`
+    answers `{"results": [page, ...]}`, a page being `{"results": [...], "next": ...}`),
+    else the response itself."""
+    results = body.get("results", [])
+    pages = [r for r in results if isinstance(r.get("results"), list) and "next" in r]
+    if not pages:
+        return [body]
+    assert len(pages) == len(results), "a batch holds pages and nothing else"
+    return pages
 
-    def collect(response: Any) -> None:
+
+def _batch(client: Any, searches: list[dict[str, Any]]) -> Any:
+    """`/api/search/batch/` with these searches: answered, with one page for each."""
+    response = client.post("/api/search/batch/", {"searches": searches}, format="json")
+    assert response.status_code == 200, response.json()
+    assert len(_pages(response.json())) == len(searches), response.json()
+    return response
+
+
+def _seen(client: Any, any_ids: list[str]) -> dict[str, set[str]]:
+    """Every image id any read path hands this client, with the paths that showed it."""
+    seen: dict[str, set[str]] = {}
+
+    def saw(image_id: Any, path: str) -> None:
+        assert isinstance(image_id, str), (path, image_id)
+        seen.setdefault(image_id, set()).add(path)
+
+    def collect(response: Any, path: str) -> None:
         if response.status_code != 200:
             return
         body = response.json()
-        for result in body.get("results", []):
-            seen.add(result["image"]["id"] if "image" in result else result.get("id"))
+        pages = _pages(body)
+        for n, page in enumerate(pages):
+            where = f"{path} page {n}" if page is not body else path
+            for result in page.get("results", []):
+                if "video" in result:
+                    continue
+                # A search result holds its image; a listing's item is the image.
+                saw(result["image"]["id"] if "image" in result else result["id"], where)
         for group in body.get("groups", []):
-            seen.update(r["image"]["id"] for r in group)
+            for r in group:
+                saw(r["image"]["id"], path)
 
-    collect(client.get("/api/images/?page_size=200"))
-    collect(
-        client.post(
-            "/api/search/", {"query": "a shape", "limit": 100, "facets": True}, format="json"
-        )
-    )
-    collect(
-        client.post(
-            "/api/search/",
-            {"query": ["red", "circle"], "negative": ["blue"], "limit": 100},
-            format="json",
-        )
-    )
+    def search(body: dict[str, Any]) -> None:
+        collect(client.post("/api/search/", body, format="json"), f"/api/search/ {body}")
+
+    collect(client.get("/api/images/?page_size=200"), "/api/images/")
+    search({"query": "a shape", "limit": 100, "facets": True})
+    search({"query": ["red", "circle"], "negative": ["blue"], "limit": 100})
     query = upload_file(image_bytes(picture(PALETTE[0])))
-    collect(client.post("/api/search/image/", {"file": query, "limit": 100}, format="multipart"))
     collect(
-        client.post(
-            "/api/search/batch/",
-            {
-                "searches": [
-                    {"query": "x", "limit": 100},
-                    {"query": "holiday", "mode": "text", "limit": 100},
-                ]
-            },
-            format="json",
-        )
+        client.post("/api/search/image/", {"file": query, "limit": 100}, format="multipart"),
+        "/api/search/image/",
     )
+    batch = [
+        {"query": "x", "limit": 100},
+        {"query": "holiday", "mode": "text", "limit": 100},
+        {"query": "lisbon", "mode": "hybrid", "limit": 100},
+    ]
+    collect(_batch(client, batch), "/api/search/batch/")
     for mode in ("text", "hybrid"):
         for words in ("holiday photo", '"beach photo"', "lisbon"):
-            collect(
-                client.post(
-                    "/api/search/",
-                    {"query": words, "mode": mode, "limit": 100, "facets": True},
-                    format="json",
-                )
-            )
-    collect(client.get("/api/duplicates/"))
+            search({"query": words, "mode": mode, "limit": 100, "facets": True})
+    collect(client.get("/api/duplicates/"), "/api/duplicates/")
     for image_id in any_ids:
         detail = client.get(f"/api/images/{image_id}/")
         if detail.status_code == 200:
-            seen.add(detail.json()["id"])
-        if client.get(f"/api/images/{image_id}/file/").status_code == 200:
-            seen.add(image_id)
-        if client.get(f"/api/images/{image_id}/thumbnail/").status_code == 200:
-            seen.add(image_id)
-        collect(client.get(f"/api/images/{image_id}/similar/?top_k=100"))
-        collect(client.get(f"/api/images/{image_id}/duplicates/"))
+            saw(detail.json()["id"], "/api/images/{id}/")
+        for path in ("file/", "thumbnail/"):
+            if client.get(f"/api/images/{image_id}/{path}").status_code == 200:
+                saw(image_id, f"/api/images/{{id}}/{path}")
+        collect(client.get(f"/api/images/{image_id}/similar/?top_k=100"), "similar")
+        collect(client.get(f"/api/images/{image_id}/duplicates/"), "duplicates")
         by_id = client.post("/api/search/", {"image_id": image_id, "limit": 100}, format="json")
         if by_id.status_code == 200:
-            seen.add(image_id)  # searching by an image reveals it exists
-            collect(by_id)
+            saw(image_id, "search by image_id")  # searching by an image reveals it exists
+            collect(by_id, "search by image_id")
+        pair = [{"image_id": image_id, "limit": 100}, {"query": "a shape", "limit": 100}]
+        if by_id.status_code == 200:
+            collect(_batch(client, pair), "/api/search/batch/ by image_id")
+        else:
+            # Not the viewer's to search by: a batch refuses it as a single search does.
+            refused = client.post("/api/search/batch/", {"searches": pair}, format="json")
+            assert refused.status_code == by_id.status_code, refused.json()
         classify = client.post(
             "/api/classify/", {"labels": ["a", "b"], "image_id": image_id}, format="json"
         )
         if classify.status_code == 200:
-            seen.add(image_id)
+            saw(image_id, "/api/classify/")
     return seen
+
+
+def _batched(seen: dict[str, set[str]]) -> set[str]:
+    """The ids among `seen` that a page of a batch search showed."""
+    batch = "/api/search/batch/"
+    return {i for i, paths in seen.items() if any(p.startswith(batch) for p in paths)}
 
 
 def _told_where(client: Any) -> set[str]:
@@ -185,14 +213,18 @@ def test_no_query_returns_another_users_private_image(
 
     seen = _seen(clients[viewer_index], ids)
 
-    assert not seen & _forbidden_for(viewer)
+    forbidden = _forbidden_for(viewer)
+    leaked = {i: paths for i, paths in seen.items() if i in forbidden}
+    assert not leaked, leaked
     # And the viewer does see what they may: their own images and public ones.
     allowed = {
         i
         for i, (owner, visibility, _, _) in zip(ids, plan, strict=True)
         if owner == viewer_index or visibility == "public"
     }
-    assert allowed <= seen
+    assert allowed <= seen.keys()
+    # The batch read alone finds them too: its pages are read, not taken for results.
+    assert allowed <= _batched(seen)
     # Where a photo was taken: the viewer's own, and the shared among those they may see.
     told = _told_where(clients[viewer_index])
     # Over every image in the database: earlier examples' images are there too.
@@ -259,7 +291,9 @@ def test_no_query_returns_another_users_private_image_after_a_model_switch(
         viewer = users[viewer_index]
         seen = _seen(clients[viewer_index], [image_id for image_id, _, _ in ids])
 
-        assert not seen & _forbidden_for(viewer)
+        forbidden = _forbidden_for(viewer)
+        leaked = {i: paths for i, paths in seen.items() if i in forbidden}
+        assert not leaked, leaked
         # Search hydrates through the rows, so a stale payload would not show above:
         # check that every collection holding an image agrees with its row.
         store = get_store()
@@ -273,7 +307,8 @@ def test_no_query_returns_another_users_private_image_after_a_model_switch(
             for image in Image.objects.filter(pk__in=[i for i, _, _ in ids])
             if image.owner_id == viewer.pk or image.visibility == "public"
         }
-        assert allowed <= seen
+        assert allowed <= seen.keys()
+        assert allowed <= _batched(seen)
     finally:
         django_settings.CLIP_MODEL = first_model
         reset_encoder()
@@ -317,14 +352,15 @@ VIDEO_QUERIES = ["a large blue circle", "a large purple cross", "a shape"]
 HIDDEN = {Image.Moderation.FLAGGED, Image.Moderation.REJECTED}
 
 # Each video: (owner, film, visibility at upload, a staff rejection: none, made while it
-# waits for its worker, or made behind the store's back after indexing, and what its
-# owner does once it is indexed). Different owners may upload the same film.
+# waits for its worker, made by a review (`video_review`) once it is indexed and before
+# its owner acts, or made behind the store's back after that, and what its owner does
+# once it is indexed). Different owners may upload the same film.
 video_plans = st.lists(
     st.tuples(
         st.integers(0, 2),
         st.integers(0, len(FILMS) - 1),
         st.sampled_from(["private", "public"]),
-        st.sampled_from(["", "waiting", "behind"]),
+        st.sampled_from(["", "waiting", "reviewed", "behind"]),
         st.sampled_from([None, "private", "public", "delete"]),
     ),
     min_size=1,
@@ -379,7 +415,7 @@ class _Reads:
         if response.status_code != 200:
             return {}
         body: dict[str, Any] = response.json()
-        for page in [body, *(p for p in body.get("results", []) if "next" in p)]:  # a batch
+        for page in _pages(body):
             self.facet_videos = max(
                 self.facet_videos, (page.get("facets") or {}).get("kind", {}).get("video", 0)
             )
@@ -395,7 +431,7 @@ class _Reads:
                         # A moment shown under its own video, and no other.
                         assert named.group(1) == video_id
                         self.moments.add((named.group(1), named.group(2)))
-                elif "image" not in result and "next" not in result:
+                elif "image" not in result:
                     self.videos.add(result["id"])  # the video listing
         return body
 
@@ -426,13 +462,7 @@ def _video_reads(client: Any, image_ids: list[str], video_ids: list[str]) -> _Re
     reads.collect(
         client.post("/api/search/image/", {"file": frame, "limit": 100}, format="multipart")
     )
-    reads.collect(
-        client.post(
-            "/api/search/batch/",
-            {"searches": [{"query": q, "limit": 100} for q in VIDEO_QUERIES[:2]]},
-            format="json",
-        )
-    )
+    reads.collect(_batch(client, [{"query": q, "limit": 100} for q in VIDEO_QUERIES[:2]]))
     for body in ({"query": "a shape", "limit": 3}, {"query": "a circle", "mode": "hybrid"}):
         reads.paged({"limit": 3, **body})
     for image_id in image_ids:
@@ -462,6 +492,13 @@ def _video_reads(client: Any, image_ids: list[str], video_ids: list[str]) -> _Re
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(plan=video_plans, image_plan=video_image_plans, viewer_index=st.integers(0, 2))
+# Always: a public video rejected by review, then made public again by its owner, and
+# another owner's public one beside it.
+@example(
+    plan=[(0, 0, "public", "reviewed", "public"), (1, 1, "public", "", None)],
+    image_plan=[(0, "public")],
+    viewer_index=1,
+)
 def test_no_query_returns_a_moment_of_a_video_the_user_may_not_see(
     upload: Any,
     films: list[bytes],
@@ -474,13 +511,14 @@ def test_no_query_returns_a_moment_of_a_video_the_user_may_not_see(
     settings.MODERATION_CONCEPTS = CONCEPTS
     users = [make_user(f"v{i}-{uuid.uuid4().hex[:8]}") for i in range(3)]
     clients = [api_client(u) for u in users]
+    reviewer = make_user(f"staff-{uuid.uuid4().hex[:8]}", is_staff=True)
     image_ids = []
     for n, (owner, visibility) in enumerate(image_plan):
         data = image_bytes(picture(PALETTE[n % 3], shape="circle"))
         response = upload(clients[owner], data, visibility=visibility)
         assert response.status_code == 201, response.json()
         image_ids.append(response.json()["id"])
-    video_ids, deleted, behind = [], [], set()
+    video_ids, deleted, behind, reviewed = [], [], set(), set()
     deleted_points: list[tuple[str, str]] = []
     for owner, film, visibility, rejected, later in plan:
         with django_capture_on_commit_callbacks() as callbacks:
@@ -502,6 +540,11 @@ def test_no_query_returns_a_moment_of_a_video_the_user_may_not_see(
         video = Video.objects.get(pk=video_id)
         assert (video.status, video.moments_indexed > 0) == ("indexed", True)
         assert (video.moderation in HIDDEN) == (rejected == "waiting" or film == FLAGGED_FILM)
+        if rejected == "reviewed":
+            # Staff reject it as the admin does: the row, and every moment's `hidden`.
+            video_review(video=video, decision="reject", reviewer=reviewer, reason="no")
+            assert Video.objects.get(pk=video_id).moderation == Image.Moderation.REJECTED
+            reviewed.add(video_id)
         if later == "delete":
             deleted_points += [
                 (video_id, str(point))
@@ -583,3 +626,10 @@ def test_no_query_returns_a_moment_of_a_video_the_user_may_not_see(
                 assert shown == 0, (video.pk, video.visibility, video.moderation)
     for video_id in deleted:
         assert store.count(collection, Filter(must=(Match("video", video_id),))) == 0
+    # A review reached every moment's point, whatever its owner did afterwards: each one
+    # is hidden in the store itself, not only in the access filter's sum.
+    for video in Video.objects.filter(pk__in=reviewed - set(deleted)):
+        points = Filter(must=(Match("video", str(video.pk)),))
+        hidden = Filter(must=(Match("video", str(video.pk)), Match("hidden", 1)))
+        assert store.count(collection, hidden) == store.count(collection, points)
+        assert store.count(collection, points) == video.moments_indexed > 0
