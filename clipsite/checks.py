@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from clipsite.config import CLIP_PRECISIONS, is_embedded_vector_store
+from clipsite.config import CLIP_PRECISIONS, READ_CONSISTENCY_NAMES, is_embedded_vector_store
 from gallery.camera_raw import rawpy_module
 from gallery.ocr import ocr_unavailable_reason
 
@@ -86,6 +86,65 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
                 "past the visibility timeout to a second worker.",
                 hint="Raise CELERY_VISIBILITY_TIMEOUT, or lower the task time limits.",
                 id="clipsite.W003",
+            )
+        )
+    return messages
+
+
+@register()
+def check_vector_cluster(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The Qdrant cluster options in `VECTOR_STORE` (the environment is checked as settings
+    load, by `clipsite.config.vector_cluster_options`; this catches values set in code)."""
+    options = settings.VECTOR_STORE.get("OPTIONS", {})
+    messages: list[CheckMessage] = []
+    counts = {
+        "shards": "VECTOR_SHARDS",
+        "replicas": "VECTOR_REPLICAS",
+        "write_consistency": "VECTOR_WRITE_CONSISTENCY",
+        "timeout": "VECTOR_TIMEOUT_SECONDS",
+        "search_timeout": "VECTOR_SEARCH_TIMEOUT_SECONDS",
+    }
+    for option, name in counts.items():
+        value = options.get(option)
+        if value is not None and not (isinstance(value, int) and value >= 1):
+            messages.append(
+                Error(
+                    f"{name}={value!r} is not a whole number of at least 1.",
+                    hint=f"Set {name} to 1 or more, or unset it for the default.",
+                    id="clipsite.E011",
+                )
+            )
+    replicas, factor = options.get("replicas"), options.get("write_consistency")
+    if isinstance(factor, int) and isinstance(replicas, int | None) and factor > (replicas or 1):
+        messages.append(
+            Error(
+                f"VECTOR_WRITE_CONSISTENCY={factor} exceeds VECTOR_REPLICAS={replicas or 1}: "
+                "Qdrant would create the collection and then refuse every write.",
+                hint="Keep the write consistency at or below the replication factor.",
+                id="clipsite.E012",
+            )
+        )
+    consistency = options.get("read_consistency")
+    valid_number = isinstance(consistency, int) and consistency >= 1
+    if consistency is not None and not valid_number and consistency not in READ_CONSISTENCY_NAMES:
+        messages.append(
+            Error(
+                f"VECTOR_READ_CONSISTENCY={consistency!r} is not a read consistency.",
+                hint="Use majority, quorum, all or a number of replicas, or unset it.",
+                id="clipsite.E013",
+            )
+        )
+    retries = options.get("retries", 0)
+    backoff = options.get("retry_backoff", 0.0)
+    if not (isinstance(retries, int) and 0 <= retries <= 10) or not (
+        isinstance(backoff, int | float) and 0 <= backoff <= 30
+    ):
+        messages.append(
+            Error(
+                f"VECTOR_RETRIES={retries!r} and VECTOR_RETRY_BACKOFF_SECONDS={backoff!r}: "
+                "retries must be 0..10 and the backoff 0..30 seconds.",
+                hint="A bounded retry keeps a failing store from holding requests.",
+                id="clipsite.E014",
             )
         )
     return messages

@@ -14,7 +14,7 @@ from typing import Any
 
 import dj_database_url
 
-from core.env import ConfigError, env_bool, env_int
+from core.env import ConfigError, env_bool, env_float, env_int
 
 # The choices of the settings that name a mode (settings.py reads them with
 # `env_choice`; clipsite.checks checks CLIP_PRECISION again, as code may set it).
@@ -22,6 +22,10 @@ CLIP_PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")
 NEGATIVE_STRATEGIES = ("arithmetic", "best_score", "sum_scores")
 LOG_FORMATS = ("plain", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# VECTOR_READ_CONSISTENCY by name (Qdrant's); a number asks that many replicas.
+READ_CONSISTENCY_NAMES = ("majority", "quorum", "all")
+# The alias a model switch flips on a Qdrant server (VECTOR_SEARCH_ALIAS).
+SEARCH_ALIAS = "images-search"
 
 
 def database_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
@@ -117,13 +121,23 @@ def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any
     if url:
         return {
             "BACKEND": "vectorstore.QdrantClientStore",
-            "OPTIONS": {"url": url, "api_key": env.get("QDRANT_API_KEY") or None, "tuning": tuning},
+            "OPTIONS": {
+                "url": url,
+                "api_key": env.get("QDRANT_API_KEY") or None,
+                "tuning": tuning,
+                **vector_cluster_options(env),
+            },
         }
     local_path = env.get("QDRANT_LOCAL_PATH")
     if local_path:
         return {
             "BACKEND": "vectorstore.QdrantClientStore",
-            "OPTIONS": {"path": local_path, "tuning": tuning},
+            # Local mode has aliases too, so a switch goes the server's way.
+            "OPTIONS": {
+                "path": local_path,
+                "tuning": tuning,
+                "search_alias": vector_cluster_options(env)["search_alias"],
+            },
         }
     path = env.get("QDRANT_EDGE_PATH") or str(data_dir / "qdrant")
     return {
@@ -139,6 +153,63 @@ def vector_store_config(env: Mapping[str, str], data_dir: Path) -> dict[str, Any
             "background_build_min": env_int(env, "VECTOR_BACKGROUND_BUILD_MIN", 20_000),
         },
     }
+
+
+def vector_cluster_options(env: Mapping[str, str]) -> dict[str, Any]:
+    """The options a Qdrant server (a cluster) gets beside the index tuning.
+
+    Topology goes to `create_collection` (unset: Qdrant's defaults, one shard
+    per node and one replica); read consistency to every read; the timeouts
+    and retries to every request. Raises `ConfigError` naming the variable.
+    """
+    replicas = optional_int(env, "VECTOR_REPLICAS")
+    write_consistency = optional_int(env, "VECTOR_WRITE_CONSISTENCY")
+    if write_consistency is not None and write_consistency > (replicas or 1):
+        # Qdrant would accept the collection and then refuse every write.
+        raise ConfigError(
+            f"VECTOR_WRITE_CONSISTENCY={write_consistency} exceeds VECTOR_REPLICAS="
+            f"{replicas or '1 (unset)'}: a write cannot be acknowledged by more replicas "
+            "than there are"
+        )
+    timeout = env_int(env, "VECTOR_TIMEOUT_SECONDS", 10, minimum=1)
+    return {
+        "shards": optional_int(env, "VECTOR_SHARDS"),
+        "replicas": replicas,
+        "write_consistency": write_consistency,
+        "read_consistency": read_consistency(env, "VECTOR_READ_CONSISTENCY"),
+        "timeout": timeout,
+        # Well under gunicorn's (default 30 s) worker timeout, so a search
+        # that hangs answers 503 rather than having its worker killed.
+        "search_timeout": env_int(env, "VECTOR_SEARCH_TIMEOUT_SECONDS", 5, minimum=1),
+        "retries": env_int(env, "VECTOR_RETRIES", 2, maximum=10),
+        "retry_backoff": env_float(env, "VECTOR_RETRY_BACKOFF_SECONDS", 0.2, maximum=30.0),
+        "prefer_grpc": env_bool(env, "VECTOR_PREFER_GRPC"),
+        "grpc_port": env_int(env, "QDRANT_GRPC_PORT", 6334, minimum=1, maximum=65535),
+        "search_alias": (env.get("VECTOR_SEARCH_ALIAS") or "").strip() or SEARCH_ALIAS,
+    }
+
+
+def optional_int(env: Mapping[str, str], name: str, *, minimum: int = 1) -> int | None:
+    """A whole number of at least `minimum`, or None when unset (the service's default)."""
+    if not (env.get(name) or "").strip():
+        return None
+    return env_int(env, name, minimum, minimum=minimum)
+
+
+def read_consistency(env: Mapping[str, str], name: str) -> int | str | None:
+    """A read consistency: one of `READ_CONSISTENCY_NAMES`, a number of replicas (1 or
+    more), or None when unset (Qdrant asks one replica)."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    if raw in READ_CONSISTENCY_NAMES:
+        return raw
+    raise ConfigError(
+        f"{name} must be {', '.join(READ_CONSISTENCY_NAMES)} or a number of replicas, "
+        f"got {env.get(name)!r}"
+    )
 
 
 def is_embedded_vector_store(config: Mapping[str, Any]) -> bool:

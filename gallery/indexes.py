@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from encoder.clip import ClipEncoder, get_encoder
 from gallery.models import VectorIndex
+from vectorstore import search_alias
 
 # How long a process trusts its answer to "which index does search read".
 # A switch made in this process clears it at once (`forget_search_index`, on
@@ -59,10 +60,20 @@ def index_for(encoder: ClipEncoder) -> VectorIndex:
 def search_encoder() -> ClipEncoder:
     """The encoder whose collection search reads: the active index's model.
 
-    Asks the database at most once per `SEARCH_INDEX_TTL` in a process (every
-    search calls it). Inside a transaction it always asks and keeps nothing:
-    what it reads there may be rolled back, or be this transaction's own.
+    On a Qdrant server, the collection its search alias names at this moment
+    (asked on every call: a switch flips the alias, and every search after
+    it reads the new collection with the new model; the query then names
+    that collection, so encoder and collection always agree). Otherwise, or
+    before the first switch made an alias, the active `VectorIndex` row's:
+    asked at most once per `SEARCH_INDEX_TTL` in a process (every search
+    calls it). Inside a transaction it always asks and keeps nothing: what
+    it reads there may be rolled back, or be this transaction's own.
     """
+    alias = search_alias()
+    collection = alias.search_collection() if alias is not None else None
+    encoder = _encoder_of(collection) if collection is not None else None
+    if encoder is not None:
+        return encoder
     global _search_index
     name = settings.CLIP_MODEL
     cached = _search_index
@@ -84,6 +95,25 @@ def search_encoder() -> ClipEncoder:
                     expires=time.monotonic() + SEARCH_INDEX_TTL,
                 )
     return configured if model_name is None else get_encoder(model_name)
+
+
+# collection -> model: a collection holds one model's vectors for good.
+_collection_models: dict[str, str] = {}
+
+
+def _encoder_of(collection: str) -> ClipEncoder | None:
+    """The encoder of `collection`, by its `VectorIndex` row; None if it has none (an
+    alias not made by a switch: then search follows the rows)."""
+    configured = get_encoder()
+    if collection == configured.collection_name:
+        return configured
+    model_name = _collection_models.get(collection)
+    if model_name is None:
+        index = VectorIndex.objects.filter(collection=collection).first()
+        if index is None:
+            return None
+        model_name = _collection_models.setdefault(collection, index.model_name)
+    return get_encoder(model_name)
 
 
 def forget_search_index(**kwargs: Any) -> None:
@@ -114,7 +144,13 @@ def index_encoders() -> list[ClipEncoder]:
 
 
 def index_activate(index: VectorIndex) -> None:
-    """Make `index` the one search reads; retire the previous one."""
+    """Make `index` the one search reads; retire the previous one.
+
+    On a Qdrant server it also flips the search alias to `index`'s collection,
+    last inside the transaction: if the flip fails (`VectorStoreUnavailable`)
+    the rows stay as they were, and from the flip on every search reads the
+    new collection at once (`search_encoder`). Idempotent.
+    """
     with transaction.atomic():
         VectorIndex.objects.filter(state=VectorIndex.State.ACTIVE).exclude(pk=index.pk).update(
             state=VectorIndex.State.RETIRED
@@ -122,3 +158,6 @@ def index_activate(index: VectorIndex) -> None:
         index.state = VectorIndex.State.ACTIVE
         index.activated_at = timezone.now()
         index.save(update_fields=["state", "activated_at"])
+        alias = search_alias()
+        if alias is not None:
+            alias.activate(index.collection)

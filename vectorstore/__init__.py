@@ -15,6 +15,7 @@ from vectorstore.base import (
     VectorPoint,
     VectorQuery,
     VectorStore,
+    VectorStoreTimeout,
     VectorStoreUnavailable,
 )
 from vectorstore.client import QdrantClientStore
@@ -50,9 +51,11 @@ __all__ = [
     "VectorPoint",
     "VectorQuery",
     "VectorStore",
+    "VectorStoreTimeout",
     "VectorStoreUnavailable",
     "get_store",
     "reset_store",
+    "search_alias",
 ]
 
 _store: VectorStore | None = None
@@ -68,6 +71,19 @@ def get_store() -> VectorStore:
                 config = settings.VECTOR_STORE
                 _store = import_string(config["BACKEND"])(**config.get("OPTIONS", {}))
     return _store
+
+
+def search_alias() -> QdrantClientStore | None:
+    """The store's search alias, where a model switch flips one (a Qdrant server):
+    `search_collection()` names the collection search reads, `activate()` switches
+    it. None where search follows the active `VectorIndex` row alone (the
+    embedded engine)."""
+    # Asked of the settings first: every search asks, and a store without an
+    # alias need not be opened for it.
+    if not settings.VECTOR_STORE.get("OPTIONS", {}).get("search_alias"):
+        return None
+    store = get_store()
+    return store.search_alias() if isinstance(store, QdrantClientStore) else None
 
 
 def reset_store() -> None:

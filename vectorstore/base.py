@@ -65,6 +65,13 @@ class VectorStoreUnavailable(ServiceUnavailable):
         super().__init__("vector_store_unavailable", message)
 
 
+class VectorStoreTimeout(VectorStoreUnavailable):
+    """The store did not answer within its timeout (a 503 with its own code)."""
+
+    def __init__(self, message: str) -> None:
+        ServiceUnavailable.__init__(self, "vector_store_timeout", message)
+
+
 @dataclass(frozen=True)
 class SparseVector:
     """A lexical vector: term ids and their weights (BM25 term frequencies; IDF is the store's)."""

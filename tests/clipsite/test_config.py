@@ -71,6 +71,7 @@ def test_each_production_service_switches_on_independently(tmp_path: Path) -> No
         "url": "http://qdrant:6333",
         "api_key": "k",
         "tuning": IndexTuning(),
+        **config.vector_cluster_options({}),
     }
     assert not config.is_embedded_vector_store(store)
     assert config.database_config({"REDIS_URL": "x"}, tmp_path)["ENGINE"].endswith("sqlite3")
@@ -173,3 +174,78 @@ def test_moderation_concepts_are_checked() -> None:
     for bad in ("a violent scene", "a violent scene=high", "x=1.5", "=0.2", "x=nan"):
         with pytest.raises(ConfigError, match="MODERATION_CONCEPTS"):
             config.parse_concepts(bad)
+
+
+def test_cluster_settings_default_to_qdrants_own_topology() -> None:
+    options = config.vector_cluster_options({})
+
+    assert options == {
+        "shards": None,
+        "replicas": None,
+        "write_consistency": None,
+        "read_consistency": None,
+        "timeout": 10,
+        "search_timeout": 5,
+        "retries": 2,
+        "retry_backoff": 0.2,
+        "prefer_grpc": False,
+        "grpc_port": 6334,
+        "search_alias": "images-search",
+    }
+
+
+def test_cluster_settings_reach_the_server_store_options(tmp_path: Path) -> None:
+    env = {
+        "QDRANT_URL": "http://qdrant:6333",
+        "VECTOR_SHARDS": "6",
+        "VECTOR_REPLICAS": "2",
+        "VECTOR_WRITE_CONSISTENCY": "2",
+        "VECTOR_READ_CONSISTENCY": "Majority",
+        "VECTOR_TIMEOUT_SECONDS": "20",
+        "VECTOR_SEARCH_TIMEOUT_SECONDS": "3",
+        "VECTOR_RETRIES": "4",
+        "VECTOR_RETRY_BACKOFF_SECONDS": "0.5",
+        "VECTOR_PREFER_GRPC": "yes",
+        "QDRANT_GRPC_PORT": "16334",
+        "VECTOR_SEARCH_ALIAS": "photos-search",
+    }
+
+    options = config.vector_store_config(env, tmp_path)["OPTIONS"]
+
+    assert options["shards"] == 6
+    assert options["replicas"] == 2
+    assert options["write_consistency"] == 2
+    assert options["read_consistency"] == "majority"
+    assert (options["timeout"], options["search_timeout"]) == (20, 3)
+    assert (options["retries"], options["retry_backoff"]) == (4, 0.5)
+    assert (options["prefer_grpc"], options["grpc_port"]) == (True, 16334)
+    assert options["search_alias"] == "photos-search"
+    assert config.vector_cluster_options({"VECTOR_READ_CONSISTENCY": "2"})["read_consistency"] == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("VECTOR_SHARDS", "0"),
+        ("VECTOR_REPLICAS", "two"),
+        ("VECTOR_WRITE_CONSISTENCY", "0"),
+        ("VECTOR_READ_CONSISTENCY", "most"),
+        ("VECTOR_READ_CONSISTENCY", "0"),
+        ("VECTOR_TIMEOUT_SECONDS", "0"),
+        ("VECTOR_SEARCH_TIMEOUT_SECONDS", "1.5"),
+        ("VECTOR_RETRIES", "11"),
+        ("VECTOR_RETRY_BACKOFF_SECONDS", "-1"),
+        ("VECTOR_PREFER_GRPC", "grpc"),
+        ("QDRANT_GRPC_PORT", "70000"),
+    ],
+)
+def test_cluster_settings_refuse_bad_values_by_name(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        config.vector_cluster_options({name: value})
+
+
+def test_write_consistency_cannot_exceed_the_replicas() -> None:
+    with pytest.raises(ConfigError, match="VECTOR_WRITE_CONSISTENCY=3 exceeds VECTOR_REPLICAS=2"):
+        config.vector_cluster_options({"VECTOR_REPLICAS": "2", "VECTOR_WRITE_CONSISTENCY": "3"})
+    with pytest.raises(ConfigError, match="VECTOR_WRITE_CONSISTENCY"):
+        config.vector_cluster_options({"VECTOR_WRITE_CONSISTENCY": "2"})

@@ -139,3 +139,48 @@ def test_check_refuses_an_unknown_precision(settings: pytest.FixtureRequest) -> 
 
     assert messages
     assert "fp4" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("options", "check_id"),
+    [
+        ({"shards": 0}, "clipsite.E011"),
+        ({"search_timeout": "5"}, "clipsite.E011"),
+        ({"replicas": 2, "write_consistency": 3}, "clipsite.E012"),
+        ({"write_consistency": 2}, "clipsite.E012"),
+        ({"read_consistency": "most"}, "clipsite.E013"),
+        ({"read_consistency": 0}, "clipsite.E013"),
+        ({"retries": 50}, "clipsite.E014"),
+        ({"retry_backoff": -1.0}, "clipsite.E014"),
+    ],
+)
+def test_check_refuses_cluster_options_that_cannot_work(
+    settings: pytest.FixtureRequest, options: dict[str, object], check_id: str
+) -> None:
+    settings.VECTOR_STORE = {  # type: ignore[attr-defined]
+        "BACKEND": "vectorstore.QdrantClientStore",
+        "OPTIONS": {"url": "http://qdrant:6333", **options},
+    }
+
+    assert check_id in {m.id for m in run_checks()}
+
+
+def test_check_accepts_a_replicated_cluster(settings: pytest.FixtureRequest) -> None:
+    settings.VECTOR_STORE = {  # type: ignore[attr-defined]
+        "BACKEND": "vectorstore.QdrantClientStore",
+        "OPTIONS": {
+            "url": "http://qdrant:6333",
+            "shards": 6,
+            "replicas": 2,
+            "write_consistency": 2,
+            "read_consistency": "majority",
+            "timeout": 10,
+            "search_timeout": 5,
+            "retries": 2,
+            "retry_backoff": 0.2,
+        },
+    }
+
+    ids = {m.id for m in run_checks()}
+
+    assert not ids & {"clipsite.E011", "clipsite.E012", "clipsite.E013", "clipsite.E014"}
