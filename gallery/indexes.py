@@ -97,7 +97,8 @@ def search_encoder() -> ClipEncoder:
     return configured if model_name is None else get_encoder(model_name)
 
 
-# collection -> model: a collection holds one model's vectors for good.
+# collection -> model name, as its index row says (a collection holds one
+# model's vectors for good; forgotten with the rest on any change of a row).
 _collection_models: dict[str, str] = {}
 
 
@@ -132,6 +133,7 @@ def _forget() -> None:
     global _search_index, _generation
     with _generation_lock:
         _search_index = None
+        _collection_models.clear()
         _generation += 1
 
 
