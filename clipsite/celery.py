@@ -32,6 +32,10 @@ app.conf.beat_schedule = {
         "task": "workers.tasks.reconcile_task",
         "schedule": 3600.0,
     },
+    "prune-old-feedback": {
+        "task": "workers.tasks.feedback_prune_task",
+        "schedule": 86400.0,
+    },
 }
 
 

@@ -151,6 +151,7 @@ REST_FRAMEWORK = {
     # process shares one budget per user.
     "DEFAULT_THROTTLE_RATES": {
         "search": env_rate(env, "THROTTLE_SEARCH", "300/min"),
+        "feedback": env_rate(env, "THROTTLE_FEEDBACK", "300/min"),
         "upload": env_rate(env, "THROTTLE_UPLOAD", "120/min"),
         "auth": env_rate(env, "THROTTLE_AUTH", "30/min"),
         "login_ip": env_rate(env, "THROTTLE_LOGIN_IP", "30/min"),
@@ -216,6 +217,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.requeue_stale_task": {"queue": "maintenance"},
     "workers.tasks.reconcile_task": {"queue": "maintenance"},
     "workers.tasks.reconcile_chunk_task": {"queue": "maintenance"},
+    "workers.tasks.feedback_prune_task": {"queue": "maintenance"},
 }
 # How long a delivered but unacknowledged task waits before Redis hands it to
 # another worker (its worker died). Longer than the slowest task.
@@ -382,6 +384,10 @@ SEARCH_DEFAULT_MODE = env_choice(env, "SEARCH_DEFAULT_MODE", "hybrid", SEARCH_MO
 SEARCH_FUSION_WINDOW = env_int(env, "SEARCH_FUSION_WINDOW", 100, minimum=1)
 # The Snowball language of lexical terms (stemming and stopwords).
 LEXICAL_LANGUAGE = env.get("LEXICAL_LANGUAGE", "english")
+# Feedback on results (search.feedback) is kept this long after it was last
+# changed, then pruned by beat (workers.tasks.feedback_prune_task): it names
+# what a person searched for.
+FEEDBACK_RETENTION_DAYS = env_int(env, "FEEDBACK_RETENTION_DAYS", 180, minimum=1)
 # A cosine similarity, so in -1..1.
 DUPLICATE_THRESHOLD = env_float(env, "DUPLICATE_THRESHOLD", 0.95, minimum=-1.0, maximum=1.0)
 

@@ -42,6 +42,7 @@ from search.filters import parse_filter
 from search.moderation import query_check
 from search.modes import SEARCH_MODES
 from search.querycache import text_vectors
+from search.queryids import IMAGE, VIDEO, query_id_dumps
 from vectorstore import Filter, HasId, Hit, Match, Phrase, VectorQuery, get_store
 from vectorstore.base import KIND_FIELD, TEXT_FIELD, VIDEO_FIELD
 from vectorstore.lexical import lexicon
@@ -160,6 +161,9 @@ class SearchPage:
     results: list[SearchResult | VideoResult]
     next_cursor: str | None = None
     facets: dict[str, dict[str, int]] | None = None
+    # Signed: who searched, the query, the collection, the mode and each
+    # result's rank (search.queryids); what feedback on a result names.
+    query_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,7 @@ def search_batch(*, user: User, requests: Sequence[SearchRequest]) -> list[Searc
         semantic = {hit.id for hit in next(side_hits)} if item.semantic_side is not None else None
         with timed(SEARCH_STAGE_SECONDS, stage="hydrate"):
             page = _page(user, item, hits, semantic)
+        page.query_id = _query_id(user, collection, item.request, page)
         if item.request.facets:
             window = replace(
                 item.query,
@@ -473,6 +478,23 @@ def _page(user: User, item: _Prepared, hits: list[Hit], semantic: set[UUID] | No
         payload = {"o": end, "q": request.fingerprint()}
         cursor = signing.dumps(payload, salt=CURSOR_SALT, compress=True)
     return SearchPage(results=results, next_cursor=cursor)
+
+
+def _query_id(user: User, collection: str, request: SearchRequest, page: SearchPage) -> str:
+    """The page's query id: its results ranked from the page's offset (the first result
+    of a query is rank 1, the first of its second page of 10 is 11)."""
+    items = [
+        (VIDEO, r.video.id) if isinstance(r, VideoResult) else (IMAGE, r.image.id)
+        for r in page.results
+    ]
+    return query_id_dumps(
+        user_id=user.pk,
+        fingerprint=request.fingerprint(),
+        collections=[collection],
+        mode=request.resolved_mode,
+        first_rank=request.offset + 1,
+        items=items,
+    )
 
 
 def _image_results(

@@ -24,6 +24,7 @@ from gallery.backfill import images_backfill_text
 from gallery.indexing import image_index_give_up, images_claim_stale, images_index_by_id
 from gallery.reconcile import reconcile_ranges, reconcile_vectors
 from gallery.videoindexing import video_index, video_index_give_up
+from search.feedback import feedback_prune
 from vectorstore import VectorStoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -135,3 +136,10 @@ def reconcile_chunk_task(start: str | None, stop: str | None) -> dict[str, int]:
 def backfill_text_task(image_ids: list[str], recognise_text: bool = True) -> int:
     """Build the text side of images indexed before it existed (`manage.py backfill_text`)."""
     return images_backfill_text(image_ids=image_ids, recognise_text=recognise_text)
+
+
+@shared_task
+def feedback_prune_task() -> int:
+    """Delete search feedback older than `FEEDBACK_RETENTION_DAYS` (run daily by beat).
+    Idempotent; returns how many rows went."""
+    return feedback_prune()

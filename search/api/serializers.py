@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gallery.api.serializers import ImageSerializer, VideoSerializer
+from search.models import Feedback
 from search.modes import SEARCH_MODES
 from search.services import MomentHit, SearchRequest, TextTerm, VideoResult
 
@@ -267,11 +268,64 @@ class SearchPageSerializer(serializers.Serializer[None]):
 
     results = SearchResultSerializer(many=True)
     next = serializers.CharField(allow_null=True, help_text="Cursor for the next page, or null.")
+    query_id = serializers.CharField(
+        help_text="Opaque and signed: names this page's results, for POST /api/search/feedback/."
+    )
     facets = serializers.DictField(
         child=serializers.DictField(child=serializers.IntegerField()),
         required=False,
         help_text='Only with "facets": true: counts per "format" and "tag".',
     )
+
+
+# What a query id may be: a page of 100 results, compressed, is about 2 KB.
+QUERY_ID_MAX_LENGTH = 8000
+
+
+class FeedbackSerializer(serializers.Serializer[None]):
+    """A mark or an open of one result of a search: `image_id` or `video_id`, and
+    `relevant` and/or `opened`."""
+
+    query_id = serializers.CharField(max_length=QUERY_ID_MAX_LENGTH)
+    image_id = serializers.UUIDField(required=False)
+    video_id = serializers.UUIDField(required=False)
+    relevant = serializers.BooleanField(
+        required=False, help_text="An explicit mark; a later mark replaces it."
+    )
+    opened = serializers.BooleanField(
+        required=False, help_text="true: the result was opened (kept once recorded)."
+    )
+
+
+class FeedbackDeleteSerializer(serializers.Serializer[None]):
+    query_id = serializers.CharField(
+        max_length=QUERY_ID_MAX_LENGTH,
+        required=False,
+        help_text="Only the feedback on this search (any of its pages); without it, all of yours.",
+    )
+
+
+class FeedbackRowSerializer(serializers.ModelSerializer[Feedback]):
+    """One recorded judgement: `item_id` is the image's or the video's id, `rank` where the
+    search showed it (from 1), `relevant` null when not marked."""
+
+    class Meta:
+        model = Feedback
+        fields = [
+            "kind",
+            "item_id",
+            "rank",
+            "relevant",
+            "opened",
+            "collection",
+            "mode",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class FeedbackDeletedSerializer(serializers.Serializer[None]):
+    deleted = serializers.IntegerField()
 
 
 class BatchSearchResponseSerializer(serializers.Serializer[None]):

@@ -26,6 +26,10 @@ from search.api.serializers import (
     ClassifyResponseSerializer,
     ClassifySerializer,
     DuplicateGroupsSerializer,
+    FeedbackDeletedSerializer,
+    FeedbackDeleteSerializer,
+    FeedbackRowSerializer,
+    FeedbackSerializer,
     ImageSearchSerializer,
     ModerationQueueSerializer,
     ResultsSerializer,
@@ -36,6 +40,7 @@ from search.api.serializers import (
 )
 from search.classify import classify
 from search.duplicates import duplicate_groups, image_duplicates
+from search.feedback import feedback_delete, feedback_record
 from search.services import (
     SearchPage,
     SearchResult,
@@ -111,6 +116,38 @@ class BatchSearchApi(APIView):
             searches.append(each.to_request())
         pages = search_batch(user=request.user, requests=searches)
         return Response({"results": [page_data(request, page) for page in pages]})
+
+
+class FeedbackApi(APIView):
+    """Feedback on a search's results: a mark (`relevant`) or an open (`opened`) of one
+    result, named by the search's `query_id`; DELETE forgets yours."""
+
+    parser_classes = [JSONParser]
+    throttle_classes = [UserScopedThrottle]
+    throttle_scope = "feedback"
+
+    @extend_schema(
+        request=FeedbackSerializer,
+        responses={200: FeedbackRowSerializer, **errors(400, 401, 404, 429)},
+        summary="Mark a search result relevant or not, or record that it was opened",
+    )
+    def post(self, request: Request) -> Response:
+        form = FeedbackSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        row = feedback_record(user=request.user, **form.validated_data)
+        return Response(FeedbackRowSerializer(row).data)
+
+    @extend_schema(
+        request=FeedbackDeleteSerializer,
+        parameters=[OpenApiParameter("query_id", str, description="Only this search's")],
+        responses={200: FeedbackDeletedSerializer, **errors(400, 401, 404, 429)},
+        summary="Delete your feedback: all of it, or one search's",
+    )
+    def delete(self, request: Request) -> Response:
+        form = FeedbackDeleteSerializer(data=request.query_params or request.data)
+        form.is_valid(raise_exception=True)
+        deleted = feedback_delete(user=request.user, query_id=form.validated_data.get("query_id"))
+        return Response({"deleted": deleted})
 
 
 class ClassifyApi(APIView):
@@ -247,6 +284,7 @@ def page_data(request: Request, page: SearchPage) -> dict[str, Any]:
     data: dict[str, Any] = {
         "results": results_data(request, page.results),
         "next": page.next_cursor,
+        "query_id": page.query_id,
     }
     if page.facets is not None:
         data["facets"] = page.facets

@@ -23,6 +23,7 @@ def test_schema_is_valid_and_complete(tmp_path: object) -> None:
         "/api/search/",
         "/api/search/image/",
         "/api/search/batch/",
+        "/api/search/feedback/",
         "/api/classify/",
         "/api/images/",
         "/api/images/{id}/similar/",

@@ -104,7 +104,7 @@ def test_similar_excludes_the_image_and_finds_its_copy_first(alice_api: Any, upl
     assert original not in _ids(body)
     assert _ids(body)[0] == copy_id
     assert len(body["results"]) == 5
-    assert set(body) == {"results", "next"}
+    assert set(body) == {"results", "next", "query_id"}
 
 
 def test_text_weight_extremes_are_pure_text_and_pure_image(alice_api: Any, upload: Any) -> None:

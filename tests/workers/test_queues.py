@@ -32,6 +32,7 @@ ROUTES = {
     "workers.tasks.requeue_stale_task": "maintenance",
     "workers.tasks.reconcile_task": "maintenance",
     "workers.tasks.reconcile_chunk_task": "maintenance",
+    "workers.tasks.feedback_prune_task": "maintenance",
 }
 
 

@@ -8,6 +8,9 @@
  *   update by themselves.
  * - Search page: dropping or choosing an example image searches at once, with
  *   the words and filters typed above; empty fields stay out of search URLs.
+ *   Each result's "relevant / not relevant" buttons, and opening a result,
+ *   post feedback with the results' query id (POST /api/search/feedback/;
+ *   session + CSRF header).
  */
 (() => {
   "use strict";
@@ -331,6 +334,51 @@
     });
   };
 
+  /* Search results: marks (aria-pressed shows the one saved) and opens, as feedback on the
+   * search named by the list's query id. An open is sent with keepalive, so it outlives
+   * the page it leaves. */
+  const enhanceFeedback = (list) => {
+    const tokenInput = document.querySelector("[name=csrfmiddlewaretoken]");
+    const { feedback: url, queryId } = list.dataset;
+    if (!url || !queryId || !tokenInput) return;
+    const send = (item, fields, keepalive = false) =>
+      fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        keepalive,
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": tokenInput.value },
+        body: JSON.stringify({ query_id: queryId, [`${item.dataset.kind}_id`]: item.dataset.id, ...fields }),
+      });
+
+    for (const item of list.querySelectorAll("[data-feedback-item]")) {
+      const buttons = [...item.querySelectorAll("button[data-relevant]")];
+      const status = item.querySelector(".feedback__status");
+      for (const button of buttons) {
+        button.addEventListener("click", () => {
+          item.dataset.state = "saving";
+          send(item, { relevant: button.dataset.relevant === "true" })
+            .then((response) => {
+              if (!response.ok) return response.text().then((text) => Promise.reject(parseJson(text)));
+              for (const other of buttons) other.setAttribute("aria-pressed", String(other === button));
+              item.dataset.state = "saved";
+              status.textContent = "";
+              return null;
+            })
+            .catch((body) => {
+              item.dataset.state = "error";
+              status.textContent = (body && body.error && body.error.message) || "Not saved: try again.";
+            });
+        });
+      }
+      const link = item.closest("li").querySelector("a.tile__link");
+      const opened = () => send(item, { opened: true }, true).catch(() => {});
+      link.addEventListener("click", opened);
+      link.addEventListener("auxclick", (event) => {
+        if (event.button === 1) opened();
+      });
+    }
+  };
+
   /* Searches are GET forms: leave empty fields out, so a bookmarked URL reads well. */
   for (const form of document.querySelectorAll('form[method="get"]')) {
     form.addEventListener("formdata", (event) => {
@@ -342,6 +390,7 @@
   for (const node of document.querySelectorAll("[data-js-only]")) node.hidden = false;
   for (const form of document.querySelectorAll("form[data-upload]")) enhanceUpload(form);
   for (const form of document.querySelectorAll("form[data-example-form]")) enhanceExampleSearch(form);
+  for (const list of document.querySelectorAll("[data-feedback][data-query-id]")) enhanceFeedback(list);
   followPending();
 
   if (document.querySelector("[data-dropzone]")) {
