@@ -442,14 +442,20 @@ class TagLabel(models.Model):
 
 
 class ModerationDecision(models.Model):
-    """Who decided what about an image, when and why: the system's flag and staff reviews."""
+    """Who decided what about an image or a video, when and why: the system's flag and staff
+    reviews. Each decision is about exactly one of the two (a check constraint holds it)."""
 
     class Decision(models.TextChoices):
         FLAGGED = "flagged", "Flagged"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
 
-    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="decisions")
+    image = models.ForeignKey(
+        Image, null=True, blank=True, on_delete=models.CASCADE, related_name="decisions"
+    )
+    video = models.ForeignKey(
+        Video, null=True, blank=True, on_delete=models.CASCADE, related_name="decisions"
+    )
     decision = models.CharField(max_length=16, choices=Decision.choices)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -463,9 +469,16 @@ class ModerationDecision(models.Model):
 
     class Meta:
         ordering = ["-decided_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(image__isnull=False, video__isnull=True)
+                | Q(image__isnull=True, video__isnull=False),
+                name="moderationdecision_image_or_video",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.decision} {self.image_id}"
+        return f"{self.decision} {self.image_id or self.video_id}"
 
 
 class VectorIndex(models.Model):

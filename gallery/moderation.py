@@ -1,25 +1,40 @@
-"""Moderation of images: CLIP zero-shot checks at index time, and staff reviews.
+"""Moderation of images and videos: CLIP zero-shot checks at index time, and staff reviews.
 
 Concepts and thresholds come from settings (`MODERATION_CONCEPTS`). An image
-whose cosine similarity to a concept reaches its threshold is flagged: hidden
-from everyone but its owner and staff until a staff member approves or rejects
-it. Every decision, the system's included, is recorded with who, when and why.
+whose cosine similarity to a concept reaches its threshold is flagged, and so is
+a video with one moment that does (`gallery.videoindexing`): hidden from
+everyone but its owner and staff until a staff member approves or rejects it.
+Every decision is recorded with who, when and why: an image's flag too, and
+each staff review of an image (`image_review`) or a video (`gallery.videos.video_review`).
+
+Who reviews is staff (`is_reviewer`): the review pages, the API and the services
+ask the same question. A reviewer may also open the videos moderation hides
+(`videos_viewable_by`), so the queue's links to a video and its moments work.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TypeGuard, overload
+from uuid import UUID
 
 import numpy as np
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
+from django.db.models import CharField, Prefetch, Value
 
 from core.errors import ApplicationError
 from encoder import ClipEncoder
 from encoder.zeroshot import label_vectors
-from gallery.models import Image, ModerationDecision
+from gallery.models import Image, ModerationDecision, Video, VideoMoment, VideoQuerySet
 from vectorstore import get_store
+
+# What a reviewer's decision sets.
+REVIEW_STATES = {"approve": Image.Moderation.APPROVED, "reject": Image.Moderation.REJECTED}
 
 
 def concept_scores(encoder: ClipEncoder, vector: np.ndarray) -> list[tuple[str, float, float]]:
@@ -76,27 +91,163 @@ def _flag(image: Image, reason: str) -> bool:
     return True
 
 
+def is_reviewer(user: AbstractBaseUser | AnonymousUser) -> TypeGuard[AbstractBaseUser]:
+    """Whether `user` reviews flagged images and videos: staff, as the API's `IsAdminUser`."""
+    return bool(getattr(user, "is_staff", False))
+
+
+def review_state(*, decision: str, reviewer: AbstractBaseUser) -> Image.Moderation:
+    """The moderation state a reviewer's `decision` ("approve" or "reject") sets.
+
+    What `image_review` and `video_review` check before they change anything.
+    Raises `ApplicationError`: `invalid_decision` (400) for another decision,
+    `forbidden` (403) for a reviewer who is not staff.
+    """
+    if decision not in REVIEW_STATES:
+        raise ApplicationError("invalid_decision", "The decision is approve or reject.")
+    if not is_reviewer(reviewer):
+        raise ApplicationError("forbidden", "Only staff review images and videos.", status=403)
+    return REVIEW_STATES[decision]
+
+
+def review_record(
+    *, row: Image | Video, state: str, reviewer: AbstractBaseUser, reason: str = ""
+) -> None:
+    """Set `row`'s moderation to `state` with `reason`, and record the reviewer's decision.
+
+    The part of a review that images and videos share. Call it inside the
+    caller's transaction, with the row locked, so that the row and its record
+    change together with the store's `hidden` payload that the caller sets.
+    """
+    row.moderation = state
+    row.moderation_reason = reason[:255]
+    row.save(update_fields=["moderation", "moderation_reason"])
+    subject = {"video": row} if isinstance(row, Video) else {"image": row}
+    ModerationDecision.objects.create(
+        **subject,
+        decision=state,
+        decided_by=reviewer,  # type: ignore[misc]
+        reason=reason[:500],
+    )
+
+
 def image_review(
     *, image: Image, decision: str, reviewer: AbstractBaseUser, reason: str = ""
 ) -> Image:
-    """A staff decision: approve (visible again) or reject (hidden for good). Recorded."""
-    states = {"approve": Image.Moderation.APPROVED, "reject": Image.Moderation.REJECTED}
-    if decision not in states:
-        raise ApplicationError("invalid_decision", "The decision is approve or reject.")
-    if not getattr(reviewer, "is_staff", False):
-        raise ApplicationError("forbidden", "Only staff review images.", status=403)
+    """A staff decision: approve (visible again) or reject (hidden for good). Recorded.
+
+    Raises `ApplicationError` as `review_state` does, before anything changes.
+    """
+    state = review_state(decision=decision, reviewer=reviewer)
     with transaction.atomic():
         # Locked as indexing locks it, so a decision made mid-index reaches the store.
         status = Image.objects.select_for_update().values_list("status", flat=True).get(pk=image.pk)
-        image.moderation = states[decision]
-        image.moderation_reason = reason[:255]
-        image.save(update_fields=["moderation", "moderation_reason"])
-        ModerationDecision.objects.create(
-            image=image,
-            decision=states[decision],
-            decided_by=reviewer,  # type: ignore[misc]
-            reason=reason[:500],
-        )
+        review_record(row=image, state=state, reviewer=reviewer, reason=reason)
         if status == Image.Status.INDEXED:
             get_store().set_payload([image.id], {"hidden": int(image.is_hidden)})
     return image
+
+
+def videos_viewable_by(user: AbstractBaseUser | AnonymousUser) -> VideoQuerySet:
+    """The videos `user` may open (page, file, poster, moments): those they may see
+    (`visible_to`), and for a reviewer every video moderation hides (flagged or rejected),
+    whoever owns it and whatever its visibility. Nobody else sees more."""
+    visible = Video.objects.visible_to(user)
+    if not is_reviewer(user):
+        return visible
+    return visible | Video.objects.filter(moderation__in=Image.HIDDEN_STATES)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One item awaiting review: an image, or a video with the moments that crossed a
+    concept, in order."""
+
+    subject: Image | Video
+    moments: Sequence[VideoMoment] = field(default=())
+
+    @property
+    def kind(self) -> str:
+        return "video" if isinstance(self.subject, Video) else "image"
+
+
+class ReviewQueue:
+    """Flagged images and videos, oldest upload first, as Django's `Paginator` takes them:
+    `count()`, and a slice gives that part's `QueueEntry`s. A union of ids and upload
+    times (one query), then the page's rows (a query per kind, one for the moments)."""
+
+    def __init__(self) -> None:
+        self.images = Image.objects.awaiting_review()
+        self.videos = Video.objects.awaiting_review()
+
+    @cached_property
+    def image_count(self) -> int:
+        return self.images.count()
+
+    @cached_property
+    def video_count(self) -> int:
+        return self.videos.count()
+
+    def count(self) -> int:
+        return self.image_count + self.video_count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __iter__(self) -> Iterator[QueueEntry]:
+        return iter(self[:])
+
+    @overload
+    def __getitem__(self, part: int) -> QueueEntry: ...
+
+    @overload
+    def __getitem__(self, part: slice) -> list[QueueEntry]: ...
+
+    def __getitem__(self, part: int | slice) -> QueueEntry | list[QueueEntry]:
+        if isinstance(part, int):
+            found = self[part : part + 1] if part >= 0 else []
+            if not found:
+                raise IndexError(part)
+            return found[0]
+        kind = CharField()
+        keys = list(
+            self.images.order_by()
+            .annotate(kind=Value("image", output_field=kind))
+            .values_list("id", "uploaded_at", "kind")
+            .union(
+                self.videos.order_by()
+                .annotate(kind=Value("video", output_field=kind))
+                .values_list("id", "uploaded_at", "kind"),
+                all=True,
+            )
+            # The id breaks ties, so pages stay disjoint when uploads share a time.
+            .order_by("uploaded_at", "id")[part]
+        )
+        images = self.images.select_related("owner").in_bulk(
+            [pk for pk, _, what in keys if what == "image"]
+        )
+        crossed = VideoMoment.objects.exclude(flagged="").order_by("start")
+        videos = (
+            self.videos.select_related("owner")
+            .prefetch_related(Prefetch("moments", queryset=crossed, to_attr="crossed"))
+            .in_bulk([pk for pk, _, what in keys if what == "video"])
+        )
+        entries = []
+        for pk, _, what in keys:
+            # A row reviewed or deleted between the two reads is left out of the page.
+            if what == "image" and pk in images:
+                entries.append(QueueEntry(images[pk]))
+            elif what == "video" and pk in videos:
+                video = videos[pk]
+                entries.append(QueueEntry(video, video.crossed))  # type: ignore[attr-defined]
+        return entries
+
+
+def review_queue() -> ReviewQueue:
+    """What awaits review, images and videos in one list, oldest first (`ReviewQueue`)."""
+    return ReviewQueue()
+
+
+def review_subject(pk: UUID | str) -> Image | Video | None:
+    """The image or video with id `pk` (the review pages and API take either), or None."""
+    return Image.objects.filter(pk=pk).first() or Video.objects.filter(pk=pk).first()

@@ -25,6 +25,7 @@ from core.errors import ApplicationError
 from core.logcontext import task_headers
 from gallery.files import clean_filename, delete_stored_files, store_file
 from gallery.models import Image, Video
+from gallery.moderation import review_record, review_state
 from gallery.validation import make_thumbnail
 from gallery.videoindexing import video_enqueue, video_point_ids
 from gallery.videoprobe import InvalidVideo, VideoInfo, video_poster, video_probe
@@ -151,29 +152,25 @@ def video_set_visibility(*, video: Video, visibility: str) -> Video:
 def video_review(
     *, video: Video, decision: str, reviewer: AbstractBaseUser, reason: str = ""
 ) -> Video:
-    """A staff decision on `video`, as `image_review` on an image: approve or reject.
+    """A staff decision on `video`, as `image_review` on an image: approve or reject. Recorded.
 
     Approved, the video is visible again to those its visibility allows;
-    rejected, it stays hidden for good. Every moment's point follows
-    (`hidden`), inside the transaction and with the row locked as indexing
-    locks it: a decision made mid-index reaches the moments written after it,
-    and if the store cannot follow, the row keeps its old decision too.
-    Idempotent. Raises `ApplicationError` for another decision or a reviewer
-    who is not staff. No decision record: `ModerationDecision` is an image's.
+    rejected, it stays hidden for good. The row and its `ModerationDecision`
+    change together (`gallery.moderation.review_record`), and every moment's
+    point follows (`hidden`), inside the transaction and with the row locked as
+    indexing locks it: a decision made mid-index reaches the moments written
+    after it, and if the store cannot follow, the row keeps its old decision
+    and nothing is recorded. Deciding again records again. Raises
+    `ApplicationError` as `review_state` does, before anything changes.
     """
-    states = {"approve": Image.Moderation.APPROVED, "reject": Image.Moderation.REJECTED}
-    if decision not in states:
-        raise ApplicationError("invalid_decision", "The decision is approve or reject.")
-    if not getattr(reviewer, "is_staff", False):
-        raise ApplicationError("forbidden", "Only staff review videos.", status=403)
+    state = review_state(decision=decision, reviewer=reviewer)
     with transaction.atomic():
         row = Video.objects.select_for_update().get(pk=video.pk)
-        video.moderation = row.moderation = states[decision]
-        video.moderation_reason = row.moderation_reason = reason[:255]
-        row.save(update_fields=["moderation", "moderation_reason"])
+        review_record(row=row, state=state, reviewer=reviewer, reason=reason)
         points = video_point_ids(row)
         if points:
             get_store().set_payload(points, {"hidden": int(row.is_hidden)})
+    video.moderation, video.moderation_reason = row.moderation, row.moderation_reason
     return video
 
 

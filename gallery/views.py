@@ -21,7 +21,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -35,7 +35,13 @@ from gallery.forms import (
     VisibilityForm,
 )
 from gallery.models import Image, Preferences, Video
-from gallery.moderation import image_review
+from gallery.moderation import (
+    image_review,
+    is_reviewer,
+    review_queue,
+    review_subject,
+    videos_viewable_by,
+)
 from gallery.services import (
     image_create,
     image_delete,
@@ -46,7 +52,7 @@ from gallery.services import (
 )
 from gallery.status import system_status
 from gallery.timeline import gallery_timeline
-from gallery.videos import video_create
+from gallery.videos import video_create, video_review
 
 GALLERY_PAGE_SIZE = 48
 # The videos the upload page offers to choose; any file the browser calls `video/...`
@@ -202,8 +208,10 @@ def image_reindex_page(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 @login_required
 def video_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
-    """A video you may see, playing from `?t=` seconds, with its moments (a click seeks)."""
-    video = get_object_or_404(Video.objects.visible_to(request.user), pk=pk)
+    """A video you may see (or review), playing from `?t=` seconds, with its moments (a click
+    seeks)."""
+    # A reviewer opens the flagged videos of others too, from the review queue's links.
+    video = get_object_or_404(videos_viewable_by(request.user), pk=pk)
     try:
         asked = float(request.GET.get("t", 0))
     except ValueError:
@@ -241,34 +249,36 @@ def staff_status(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def moderation_queue(request: HttpRequest) -> HttpResponse:
-    """Staff: flagged images, oldest first, each with approve and reject."""
-    if not request.user.is_staff:
-        raise PermissionDenied("Only staff review flagged images.")
-    queue = Image.objects.awaiting_review().select_related("owner").order_by("uploaded_at")
-    page = Paginator(queue, 24).get_page(request.GET.get("page"))
+    """Staff: flagged images and videos, oldest first, each with approve and reject; a video
+    with its poster, length and the moments that crossed a concept, each linking to it there."""
+    if not is_reviewer(request.user):
+        raise PermissionDenied("Only staff review flagged images and videos.")
+    page = Paginator(review_queue(), 24).get_page(request.GET.get("page"))
     return render(request, "gallery/moderation.html", {"page": page, "nav": "moderation"})
 
 
 @login_required
 @require_POST
 def moderation_review(request: HttpRequest, pk: UUID) -> HttpResponse:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only staff review flagged images.")
-    image = get_object_or_404(Image, pk=pk)
+    """Staff: approve or reject the flagged image or video `pk` (`image_review`, `video_review`)."""
+    if not is_reviewer(request.user):
+        raise PermissionDenied("Only staff review flagged images and videos.")
+    subject = review_subject(pk)
+    if subject is None:
+        raise Http404("No such image or video.")
     form = ReviewForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose approve or reject.")
         return redirect("gallery:moderation")
+    decision, reason = form.cleaned_data["decision"], form.cleaned_data["reason"]
     try:
-        image_review(
-            image=image,
-            decision=form.cleaned_data["decision"],
-            reviewer=request.user,
-            reason=form.cleaned_data["reason"],
-        )
+        if isinstance(subject, Video):
+            video_review(video=subject, decision=decision, reviewer=request.user, reason=reason)
+        else:
+            image_review(image=subject, decision=decision, reviewer=request.user, reason=reason)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        verb = "approved" if form.cleaned_data["decision"] == "approve" else "rejected"
-        messages.success(request, f"{image} was {verb}.")
+        verb = "approved" if decision == "approve" else "rejected"
+        messages.success(request, f"{subject} was {verb}.")
     return redirect("gallery:moderation")

@@ -33,6 +33,7 @@ from gallery.api.serializers import (
 )
 from gallery.gpsstrip import LocationNotRemovable, without_location
 from gallery.models import Image, Preferences, Video
+from gallery.moderation import is_reviewer, videos_viewable_by
 from gallery.services import (
     image_create,
     image_delete,
@@ -135,6 +136,14 @@ class ImageViewSet(_OwnedRowsViewSet[Image]):
 class VideoViewSet(_OwnedRowsViewSet[Video]):
     serializer_class = VideoSerializer
     rows = Video.objects.select_related(None)
+    # What the video page plays and shows: a reviewer opens it for the videos
+    # moderation hides too (`videos_viewable_by`), so the review queue's links work.
+    reviewing = frozenset({"file", "poster", "moment_thumbnail"})
+
+    def get_queryset(self) -> Any:
+        if self.action in self.reviewing and is_reviewer(self.request.user):
+            return videos_viewable_by(self.request.user)
+        return super().get_queryset()
 
     @property
     def throttle_scope(self) -> str | None:

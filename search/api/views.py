@@ -6,8 +6,17 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.urls import reverse
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework.fields import IntegerField, ListField
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
@@ -17,9 +26,10 @@ from rest_framework.views import APIView
 from core.errors import ApplicationError
 from core.schema import errors
 from core.throttling import UserScopedThrottle
-from gallery.api.serializers import ImageSerializer
-from gallery.models import Image, Video
-from gallery.moderation import image_review
+from gallery.api.serializers import ImageSerializer, VideoSerializer
+from gallery.models import Image, Video, VideoMoment
+from gallery.moderation import image_review, review_queue, review_subject
+from gallery.videos import video_review
 from search.api.serializers import (
     BatchSearchResponseSerializer,
     BatchSearchSerializer,
@@ -31,7 +41,6 @@ from search.api.serializers import (
     FeedbackRowSerializer,
     FeedbackSerializer,
     ImageSearchSerializer,
-    ModerationQueueSerializer,
     ResultsSerializer,
     ReviewSerializer,
     SearchPageSerializer,
@@ -295,39 +304,95 @@ def render_page(request: Request, page: SearchPage) -> Response:
     return Response(page_data(request, page))
 
 
+# Either kind in the moderation API, told apart by `kind` ("image" or "video").
+_REVIEWED = PolymorphicProxySerializer(
+    component_name="ModerationItem",
+    serializers=[ImageSerializer, VideoSerializer],
+    resource_type_field_name=None,
+)
+
+
 class ModerationQueueApi(APIView):
-    """Staff: images flagged by moderation, awaiting review (oldest first)."""
+    """Staff: images and videos flagged by moderation, awaiting review (oldest first).
+
+    Each item has `kind` ("image" or "video") and `moderation_reason`; a video also
+    its `moments` that crossed a concept, in order: `start`, `end`, `flagged`
+    ("concept (cosine), ..."), `thumbnail_url` and `page_url` (the video page at
+    that second).
+    """
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(responses={200: ModerationQueueSerializer, **errors(401, 403)})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "ModerationQueue",
+                {"count": IntegerField(), "results": ListField(child=_REVIEWED)},
+            ),
+            **errors(401, 403),
+        }
+    )
     def get(self, request: Request) -> Response:
-        queue = Image.objects.awaiting_review().order_by("uploaded_at")[:200]
-        data = ImageSerializer(queue, many=True, context={"request": request}).data
-        for item, image in zip(data, queue, strict=True):
-            item["moderation_reason"] = image.moderation_reason
+        queue = review_queue()[:200]
+        data = [_reviewed(request, entry.subject, entry.moments) for entry in queue]
         return Response({"count": len(data), "results": data})
 
 
 class ModerationReviewApi(APIView):
-    """Staff: approve or reject a flagged image, with a reason."""
+    """Staff: approve or reject a flagged image or video, by its id, with a reason."""
 
     permission_classes = [IsAdminUser]
     parser_classes = [JSONParser]
 
     @extend_schema(
-        request=ReviewSerializer, responses={200: ImageSerializer, **errors(400, 401, 403, 404)}
+        request=ReviewSerializer, responses={200: _REVIEWED, **errors(400, 401, 403, 404)}
     )
     def post(self, request: Request, pk: str) -> Response:
         form = ReviewSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        image = get_object_or_404(Image, pk=pk)
-        image = image_review(
-            image=image,
-            decision=form.validated_data["decision"],
-            reviewer=request.user,  # type: ignore[arg-type]
-            reason=form.validated_data["reason"],
-        )
-        data = ImageSerializer(image, context={"request": request}).data
-        data["moderation"] = image.moderation
+        subject = review_subject(pk)
+        if subject is None:
+            raise Http404("No such image or video.")
+        decision, reason = form.validated_data["decision"], form.validated_data["reason"]
+        reviewer: AbstractBaseUser = request.user  # type: ignore[assignment]
+        if isinstance(subject, Video):
+            subject = video_review(
+                video=subject, decision=decision, reviewer=reviewer, reason=reason
+            )
+        else:
+            subject = image_review(
+                image=subject, decision=decision, reviewer=reviewer, reason=reason
+            )
+        data = _reviewed(request, subject)
+        data["moderation"] = subject.moderation
         return Response(data)
+
+
+def _reviewed(
+    request: Request, subject: Image | Video, moments: Sequence[VideoMoment] = ()
+) -> dict[str, Any]:
+    """An image's or a video's API form, with `kind`, its moderation reason and, for a
+    video, the `moments` that crossed a concept."""
+    context = {"request": request}
+    if isinstance(subject, Video):
+        data: dict[str, Any] = {"kind": "video", **VideoSerializer(subject, context=context).data}
+        page = reverse("gallery:video", kwargs={"pk": subject.pk})
+        data["moments"] = [
+            {
+                "start": moment.start,
+                "end": moment.end,
+                "flagged": moment.flagged,
+                "thumbnail_url": request.build_absolute_uri(
+                    reverse(
+                        "api:video-moment-thumbnail",
+                        kwargs={"pk": subject.pk, "point": moment.point_id},
+                    )
+                ),
+                "page_url": request.build_absolute_uri(f"{page}?t={moment.start:.1f}"),
+            }
+            for moment in moments
+        ]
+    else:
+        data = {"kind": "image", **ImageSerializer(subject, context=context).data}
+    data["moderation_reason"] = subject.moderation_reason
+    return data

@@ -1,19 +1,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
-from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
 from encoder.clip import get_encoder
-from gallery.models import Image, Video, VideoMoment
-from tests.factories import api_client, image_bytes, make_user, picture, upload_file
-from tests.support.videos import render_video
+from gallery.models import Image, ModerationDecision, Video, VideoMoment
+from tests.factories import api_client, image_bytes, make_user, picture
+from tests.support.moderation import split_moments, upload_crossing_video
 from vectorstore import Filter, Match, get_store
 
 pytestmark = pytest.mark.django_db
@@ -161,8 +161,6 @@ def test_thumbnail_preview_needs_the_view_permission(alice: Any) -> None:
 def test_admin_approve_and_reject_actions_record_decisions(
     admin_client: Any, alice_api: Any, upload: Any, settings: Any
 ) -> None:
-    from gallery.models import Image, ModerationDecision
-
     settings.MODERATION_CONCEPTS = {"anything at all": -1.0}
     settings.MODERATION_QUERY_MARGIN = 10.0
     first = upload(alice_api, image_bytes(picture((1, 1, 1))), visibility="public").json()["id"]
@@ -187,38 +185,10 @@ VIDEOS = "/admin/gallery/video/"
 
 @pytest.fixture
 def crossing_video(
-    alice_api: APIClient, settings: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
+    alice_api: APIClient, post_video: Callable[..., Any], settings: Any, tmp_path: Path
 ) -> Video:
-    """A real public video, indexed with the demo model, whose second scene crosses a concept.
-
-    Two seconds of a blue square, then two of a red triangle, screened for
-    "a red triangle" (as tests/gallery/test_video_indexing.py makes a moment cross).
-    """
-    settings.MODERATION_CONCEPTS = {"a red triangle": 0.2}
-    calm = picture((30, 60, 220), (160, 120), shape="square")
-    flagged = PILImage.new("RGB", (160, 120), (245, 245, 245))
-    flagged.paste(picture((220, 30, 30), (160, 120), shape="triangle"))
-    path = render_video(tmp_path / "mixed.mp4", [(2.0, calm), (2.0, flagged)], fps=12)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = alice_api.post(
-            "/api/videos/",
-            {"file": upload_file(path.read_bytes(), "mixed.mp4"), "visibility": "public"},
-            format="multipart",
-        )
-    video = Video.objects.get(pk=response.json()["id"])
-    assert (video.status, video.moderation) == ("indexed", "flagged")
-    return video
-
-
-def split_moments(video: Video) -> tuple[list[VideoMoment], list[VideoMoment]]:
-    """The video's moments that crossed a concept, and those that did not (both, or the
-    tests prove nothing)."""
-    moments = list(video.moments.all())
-    crossed = [m for m in moments if m.flagged]
-    calm = [m for m in moments if not m.flagged]
-    assert crossed
-    assert calm
-    return crossed, calm
+    """A real public video, indexed with the demo model, whose second scene crosses a concept."""
+    return upload_crossing_video(alice_api, post_video, settings, tmp_path)
 
 
 def video_row(owner: AbstractBaseUser, n: int, **fields: Any) -> Video:
@@ -363,3 +333,9 @@ def test_video_approve_and_reject_actions_reach_every_moment_point(
     assert crossing_video.moderation == "rejected"
     assert (hidden_points(crossing_video, 0), hidden_points(crossing_video, 1)) == (0, count)
     assert bob_api.get(f"/api/videos/{crossing_video.pk}/").status_code == 404
+    # Each decision recorded against the video, by the admin who made it.
+    decisions = ModerationDecision.objects.filter(video=crossing_video, image=None)
+    assert list(decisions.values_list("decision", "decided_by__username", "reason")) == [
+        ("rejected", "admin", "admin action"),
+        ("approved", "admin", "admin action"),
+    ]
