@@ -59,6 +59,9 @@ from typing import Any
 
 import numpy as np
 
+# The project's modules (demo, gallery, encoder) are imported inside the
+# functions that use them: they need Django's settings, which `main` sets up
+# for this process and each child it starts, before anything imports them.
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "video.json"
 DEMO_MODEL = ROOT / "models" / "demo-clip-shapes"
@@ -297,6 +300,7 @@ def clip_scores(path: Path, encoder: Any) -> list[tuple[float, float]]:
 
 def scenedetect_run(path: Path, detector: Any, stats: Any = None) -> list[float]:
     """PySceneDetect through its API, as its docs show: OpenCV decoding, auto downscale."""
+    # Lazy: scenedetect brings OpenCV, which only the comparison needs.
     from scenedetect import SceneManager, open_video
 
     video = open_video(str(path))
@@ -308,6 +312,7 @@ def scenedetect_run(path: Path, detector: Any, stats: Any = None) -> list[float]
 
 def scenedetect_scores(path: Path, fps: int, frames: int) -> dict[str, list[tuple[float, float]]]:
     """Per frame, ContentDetector's `content_val` and AdaptiveDetector's ratio (untimed)."""
+    # Lazy: scenedetect brings OpenCV, which only the comparison needs.
     from scenedetect import AdaptiveDetector, StatsManager
 
     stats = StatsManager()
@@ -372,6 +377,8 @@ def separation(scores: list[tuple[float, float]], truth: Sequence[float]) -> dic
 
 def compare_cuts(films: list[Film], fps: int, repeats: int) -> list[dict[str, Any]]:
     """Every detector on every film: precision, recall and frames per second (best wall)."""
+    # Lazy: scenedetect brings OpenCV, and the encoder needs Django's settings,
+    # which main() configures first.
     from scenedetect import AdaptiveDetector, ContentDetector
 
     from encoder import get_encoder
