@@ -60,8 +60,8 @@ from typing import Any
 import numpy as np
 
 # The project's modules (demo, gallery, encoder) are imported inside the
-# functions that use them: they need Django's settings, which `main` sets up
-# for this process and each child it starts, before anything imports them.
+# functions that use them: gallery and encoder need Django's settings, which
+# `main` sets up for this process and each child it starts.
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "video.json"
 DEMO_MODEL = ROOT / "models" / "demo-clip-shapes"
