@@ -171,20 +171,22 @@ def calibrate(
         return features(converted, method, inputs, device=host.device, image_dtype=dtype)
 
     pixels = images["pixel_values"]
+    # A batch smaller than ALONE (CLIP_BATCH_SIZE=2) compares what it holds.
+    alone = min(ALONE, len(pixels))
     reference = {IMAGE: run("fp32", IMAGE, images), TEXT: run("fp32", TEXT, texts)}
     accuracy: dict[str, tuple[float, float, float]] = {}
     for precision in models:
         image_vectors = run(precision, IMAGE, images)  # also its warm-up
         text_vectors = run(precision, TEXT, texts)
         alone_images = np.concatenate(
-            [run(precision, IMAGE, {"pixel_values": pixels[i : i + 1]}) for i in range(ALONE)]
+            [run(precision, IMAGE, {"pixel_values": pixels[i : i + 1]}) for i in range(alone)]
         )
         alone_texts = np.concatenate([run(precision, TEXT, each) for each in texts_alone])
         accuracy[precision] = (
             _min_cosine(image_vectors, reference[IMAGE]),
             _min_cosine(text_vectors, reference[TEXT]),
             min(
-                _min_cosine(image_vectors[:ALONE], alone_images),
+                _min_cosine(image_vectors[:alone], alone_images),
                 _min_cosine(text_vectors[: len(texts_alone)], alone_texts),
             ),
         )

@@ -185,6 +185,24 @@ def test_auto_on_a_host_without_bf16_kernels_never_tries_bf16() -> None:
     assert dtype == torch.float32
 
 
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_auto_calibrates_at_a_batch_smaller_than_its_alone_checks(
+    batch_size: int, tmp_path: Path
+) -> None:
+    encoder = ClipEncoder(
+        settings.CLIP_MODEL,
+        device="cpu",
+        precision="auto",
+        batch_size=batch_size,
+        calibration_file=tmp_path / "precision.json",
+    )
+
+    assert encoder.calibration is not None
+    assert encoder.batch_size == batch_size
+    red = PILImage.new("RGB", (64, 48), (200, 30, 30))
+    assert encoder.encode_images([red, red, red]).shape == (3, encoder.dim)
+
+
 def test_the_choice_is_cached_per_host_and_model(tmp_path: Path) -> None:
     file = tmp_path / "precision.json"
     first = ClipEncoder(settings.CLIP_MODEL, device="cpu", precision="auto", calibration_file=file)
