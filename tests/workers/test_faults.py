@@ -4,6 +4,7 @@ and the vector store down then back. No image is lost."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -16,10 +17,11 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from encoder.clip import get_encoder
-from gallery.models import Image
+from gallery.models import Image, Video
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
-from tests.support.worker import backends_waiting_on_a_lock, in_process_worker
-from vectorstore import EdgeStore, reset_store
+from tests.support.videos import render_video, scene_picture
+from tests.support.worker import backends_waiting_on_a_lock, in_process_worker, wait_for
+from vectorstore import EdgeStore, Filter, Match, get_store, reset_store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +57,7 @@ def _wait_all_indexed(ids: list[str], timeout: float = 180) -> None:
     raise AssertionError(f"not all indexed: {_statuses(ids)}")
 
 
-def _worker(tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
+def _worker(tmp_path: Path, name: str, **extra: str) -> subprocess.Popen[bytes]:
     """A real `celery worker` process on the test database and the test's vector store."""
     db = connection.settings_dict
     env = {
@@ -69,6 +71,7 @@ def _worker(tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
         # Small batches, so a kill lands while some images are done and others are not.
         "INDEX_COALESCE_MAX": "2",
         "PYTHONPATH": str(ROOT),
+        **extra,
     }
     log = (tmp_path / f"{name}.log").open("wb")
     return subprocess.Popen(
@@ -139,6 +142,70 @@ def test_a_worker_killed_mid_run_loses_no_task(settings: Any, tmp_path: Path) ->
     finally:
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(timeout=60)
+
+
+def test_a_worker_killed_mid_video_resumes_it_and_stores_each_moment_once(
+    settings: Any, tmp_path: Path
+) -> None:
+    from clipsite.celery import app
+
+    _media_settings_for_workers(settings, tmp_path)
+    app.control.purge()
+    reset_store()
+    rng = random.Random(11)
+    shots = [
+        (1.5, scene_picture((rng.randrange(256), rng.randrange(256), rng.randrange(256))))
+        for _ in range(40)
+    ]
+    film = render_video(tmp_path / "long.mp4", shots, fps=8).read_bytes()
+    client = api_client(make_user("filmmaker"))
+    response = client.post(
+        "/api/videos/", {"file": upload_file(film, "long.mp4")}, format="multipart"
+    )
+    assert response.status_code == 201, response.json()
+    video_id = response.json()["id"]
+
+    first = _worker(tmp_path, "first", CLIP_BATCH_SIZE="2")
+    try:
+        wait_for(
+            lambda: Video.objects.get(pk=video_id).moments_indexed >= 2,
+            "the first batches of moments",
+        )
+        # Hold the row: the worker blocks writing its next batch, so the kill
+        # lands mid-video with some moments stored, however fast the model is.
+        with transaction.atomic():
+            Video.objects.select_for_update().get(pk=video_id)
+            wait_for(backends_waiting_on_a_lock, "the worker to wait on the video's row")
+            os.killpg(first.pid, signal.SIGKILL)  # no warm shutdown: the task dies in flight
+            first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    halfway = Video.objects.get(pk=video_id)
+    assert halfway.status == Video.Status.INDEXING
+    assert 2 <= halfway.moments_indexed < len(shots)
+    stored = set(halfway.moments.values_list("start", flat=True))
+
+    time.sleep(6)  # past the visibility timeout: the unacknowledged task is delivered again
+    second = _worker(tmp_path, "second", CLIP_BATCH_SIZE="2")
+    try:
+        wait_for(
+            lambda: Video.objects.get(pk=video_id).status == Video.Status.INDEXED,
+            "the video to be indexed by the second worker",
+            timeout=180,
+        )
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(timeout=60)
+
+    done = Video.objects.get(pk=video_id)
+    starts = list(done.moments.order_by("start").values_list("start", flat=True))
+    assert stored <= set(starts)  # the moments stored before the kill were kept
+    assert len(starts) == done.moments_indexed >= len(shots)  # a moment at every cut, at least
+    reset_store()  # the workers have let go of the embedded store
+    collection = get_encoder().collection_name
+    points = get_store().count(collection, Filter(must=(Match("video", video_id),)))
+    assert points == len(starts)  # each moment once in the store
 
 
 def test_redis_restarted_with_tasks_queued_loses_no_image(celery_worker_later: Any) -> None:
