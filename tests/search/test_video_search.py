@@ -5,6 +5,7 @@ embedded engine, and the API end to end."""
 
 from __future__ import annotations
 
+import io
 import random
 import re
 from collections.abc import Callable
@@ -17,7 +18,8 @@ from rest_framework.test import APIClient
 from demo import render_pil
 from demo.scenes import sample_scene
 from gallery.models import Video
-from tests.factories import image_bytes, make_user, picture
+from gallery.videoprobe import video_poster, video_probe
+from tests.factories import image_bytes, make_user, picture, upload_file
 from tests.support.videos import FILM_LENGTHS, captioned_film, render_video
 
 pytestmark = pytest.mark.django_db
@@ -247,3 +249,53 @@ def test_more_like_this_from_a_moment_finds_what_looks_like_it(
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "invalid_parameter"
     assert bob_api.get(f"/api/videos/{video['id']}/similar/").status_code == 404
+
+
+def test_search_by_an_uploaded_frame_batch_and_min_score_find_moments(
+    alice_api: APIClient,
+    film: tuple[bytes, list[str]],
+    post_video: Callable[..., Any],
+    upload: Any,
+    tmp_path: Path,
+) -> None:
+    data, captions = film
+    video = post_video(alice_api, data).json()
+    upload(alice_api, image_bytes(picture((250, 250, 250), shape="square")))
+    path = tmp_path / "film.mp4"
+    path.write_bytes(data)
+    frame = io.BytesIO()
+    video_poster(path, video_probe(path), at=3.5).save(frame, format="PNG")  # the second scene
+
+    by_frame = alice_api.post(
+        "/api/search/image/",
+        {"file": upload_file(frame.getvalue(), "frame.png"), "limit": 5},
+        format="multipart",
+    )
+    assert by_frame.status_code == 200, by_frame.json()
+    first = by_frame.json()["results"][0]
+    assert first["video"]["id"] == video["id"]
+    assert first["moments"][0]["start"] < 5.0
+    assert first["moments"][0]["end"] > 2.0  # overlaps the second scene
+
+    pages = alice_api.post(
+        "/api/search/batch/",
+        {"searches": [{"query": c, "limit": 3, "mode": "semantic"} for c in captions[:2]]},
+        format="json",
+    ).json()["results"]
+    for page, (start, end) in zip(pages, [(0.0, 2.0), (2.0, 5.0)], strict=True):
+        best = page["results"][0]
+        assert best["video"]["id"] == video["id"]
+        assert best["moments"][0]["start"] < end
+        assert best["moments"][0]["end"] > start
+
+    query = {"query": captions[1], "limit": 10, "mode": "semantic"}
+    everything = alice_api.post("/api/search/", query, format="json").json()["results"]
+    scores = sorted(m["score"] for r in everything for m in r.get("moments", []))
+    threshold = scores[len(scores) // 2]
+    kept = alice_api.post("/api/search/", {**query, "min_score": threshold}, format="json").json()[
+        "results"
+    ]
+    moments = [m for r in kept for m in r.get("moments", [])]
+    assert moments
+    assert all(m["score"] >= threshold for m in moments)
+    assert all(r["score"] >= threshold for r in kept)
