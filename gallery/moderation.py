@@ -66,7 +66,7 @@ def image_screen(*, image: Image, encoder: ClipEncoder, vector: np.ndarray) -> b
     hits = [(name, c) for name, c, threshold in concept_scores(encoder, vector) if c >= threshold]
     if hits:
         name, cosine = max(hits, key=lambda h: h[1])
-        return _flag(image, f"matches {name!r} (cosine {cosine:.3f})")
+        return moderation_flag(row=image, reason=f"matches {name!r} (cosine {cosine:.3f})")
     return image_screen_words(image=image)
 
 
@@ -75,18 +75,24 @@ def image_screen_words(*, image: Image) -> bool:
     words = blocklisted_words(image.lexical_document())
     if not words:
         return False
-    return _flag(image, "shows blocklisted words: " + ", ".join(repr(w) for w in words[:5]))
+    reason = "shows blocklisted words: " + ", ".join(repr(w) for w in words[:5])
+    return moderation_flag(row=image, reason=reason)
 
 
-def _flag(image: Image, reason: str) -> bool:
-    if image.moderation in (Image.Moderation.APPROVED, Image.Moderation.REJECTED):
+def moderation_flag(*, row: Image | Video, reason: str) -> bool:
+    """Flag `row` for review with `reason`, recorded as screening's decision; False (and
+    nothing changed) where a reviewer has decided already."""
+    if row.moderation in (Image.Moderation.APPROVED, Image.Moderation.REJECTED):
         return False
+    subject = {"video": row} if isinstance(row, Video) else {"image": row}
     with transaction.atomic():
-        image.moderation = Image.Moderation.FLAGGED
-        image.moderation_reason = reason
-        image.save(update_fields=["moderation", "moderation_reason"])
+        row.moderation = Image.Moderation.FLAGGED
+        row.moderation_reason = reason[:255]
+        row.save(update_fields=["moderation", "moderation_reason"])
         ModerationDecision.objects.create(
-            image=image, decision=ModerationDecision.Decision.FLAGGED, reason=reason
+            **subject,
+            decision=ModerationDecision.Decision.FLAGGED,
+            reason=reason[:500],
         )
     return True
 

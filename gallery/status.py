@@ -15,7 +15,7 @@ from kombu.exceptions import ChannelError
 from core.errors import ApplicationError
 from gallery.indexes import search_encoder
 from gallery.indexing import INDEX_TASK
-from gallery.models import Image
+from gallery.models import Image, Video
 from vectorstore import get_store
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class SystemStatus:
     # cannot be asked; `queue_note` says which.
     queue_depth: int | None = None
     queue_note: str = ""
-    # Images flagged by moderation and not yet reviewed by staff.
+    # Images and videos flagged by moderation and not yet reviewed by staff.
     awaiting_review: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -61,7 +61,8 @@ def system_status() -> SystemStatus:
             StatusCount(status=value, label=str(label), count=found.get(value, 0))
             for value, label in Image.Status.choices
         ],
-        awaiting_review=Image.objects.awaiting_review().count(),
+        awaiting_review=Image.objects.awaiting_review().count()
+        + Video.objects.awaiting_review().count(),
     )
     _add_index(report)
     _add_queue(report)

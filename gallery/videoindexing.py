@@ -32,7 +32,7 @@ from gallery.files import delete_stored_files, store_file, stored_local_path
 from gallery.indexes import index_encoders
 from gallery.indexing import decode_short_side, vectors_held_or_encoded
 from gallery.models import Image, Video, VideoMoment
-from gallery.moderation import concept_scores
+from gallery.moderation import concept_scores, moderation_flag
 from gallery.moments import Moment, video_moments
 from gallery.validation import make_thumbnail
 from gallery.videoprobe import InvalidVideo, video_probe
@@ -184,16 +184,11 @@ def _store_moments(
                     "flagged": ", ".join(flags)[:500],
                 },
             )
-        if any(crossed) and row.moderation not in (
-            Image.Moderation.APPROVED,
-            Image.Moderation.REJECTED,
-        ):
+        # The first moment that crosses flags the video, once (not again per batch).
+        if any(crossed) and row.moderation != Image.Moderation.FLAGGED:
             first = next(n for n, flags in enumerate(crossed) if flags)
-            row.moderation = Image.Moderation.FLAGGED
-            row.moderation_reason = (
-                f"moment at {batch[first].start:.1f} s matches {crossed[first][0]}"
-            )[:255]
-            row.save(update_fields=["moderation", "moderation_reason"])
+            reason = f"moment at {batch[first].start:.1f} s matches {crossed[first][0]}"
+            moderation_flag(row=row, reason=reason)
         # Another writer (visibility, review) may have changed the row since the read above.
         now = row.moment_payload(0.0, 0.0)
         changed = {k: now[k] for k in ("visibility", "hidden") if now[k] != written[k]}

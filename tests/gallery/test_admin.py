@@ -338,4 +338,5 @@ def test_video_approve_and_reject_actions_reach_every_moment_point(
     assert list(decisions.values_list("decision", "decided_by__username", "reason")) == [
         ("rejected", "admin", "admin action"),
         ("approved", "admin", "admin action"),
+        ("flagged", None, decisions.last().reason),  # type: ignore[union-attr]  screening's
     ]

@@ -19,6 +19,7 @@ from gallery.models import Image, Video
 from gallery.templatetags.video_pages import duration
 from search.services import SearchRequest
 from tests.factories import api_client, image_bytes, make_user, picture, upload_file
+from tests.support.moderation import upload_crossing_video
 from tests.support.videos import render_video
 
 pytestmark = pytest.mark.django_db
@@ -581,13 +582,19 @@ def test_staff_status_is_forbidden_to_other_users(alice_page: Client) -> None:
 
 
 def test_staff_status_shows_counts_model_index_and_queue(
-    alice: AbstractBaseUser, add_image: Any
+    alice: AbstractBaseUser,
+    add_image: Any,
+    alice_api: Any,
+    post_video: Any,
+    settings: Any,
+    tmp_path: Path,
 ) -> None:
     from encoder.clip import get_encoder
 
     add_image(alice, RED, "a.png")
     add_image(alice, GREEN, "b.png").mark_failed(error="x")
     Image.objects.filter(original_filename="a.png").update(moderation="flagged")
+    video = upload_crossing_video(alice_api, post_video, settings, tmp_path)
     staff = make_user("sam", is_staff=True)
     client = Client()
     client.force_login(staff)
@@ -600,9 +607,11 @@ def test_staff_status_shows_counts_model_index_and_queue(
     assert '<td data-status="failed">1</td>' in html
     assert '<td data-status="pending">0</td>' in html
     assert f"<dd data-model>{get_encoder().model_id}</dd>" in html
-    assert '<p class="stat__big" data-index-size>2</p>' in html
+    # Two images' points and one per moment of the video.
+    assert f'<p class="stat__big" data-index-size>{2 + video.moments_indexed}</p>' in html
     assert "in process" in html
-    assert '<span class="stat__inline" data-awaiting-review>1</span> flagged image awaiting' in html
+    awaiting = '<span class="stat__inline" data-awaiting-review>2</span> flagged images or videos'
+    assert awaiting in html
     assert "/staff/moderation/" in html
 
 
@@ -1095,6 +1104,9 @@ def test_gallery_follows_a_video_being_indexed_and_badges_a_failed_one(
         in tile
     )
     assert "data-poll-video" not in tile
+    # Its own page says how far indexing has come, as a percentage.
+    page = alice_page.get(f"/videos/{indexing.pk}/").content.decode()
+    assert ">Indexing 40%</span>" in page
 
 
 def test_gallery_place_and_camera_filters_leave_videos_out(

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from demo import canonical_caption, render_pil
 from demo.scenes import Scene, sample_scene
 from encoder.clip import get_encoder
-from gallery.models import Video, VideoMoment
+from gallery.models import ModerationDecision, Video, VideoMoment
 from gallery.reconcile import reconcile
 from gallery.videoindexing import video_index
 from tests.conftest import stored_files
@@ -186,12 +186,14 @@ def test_a_moment_that_crosses_a_concept_flags_the_whole_video(
     post: Callable[..., Any],
     settings: Any,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings.MODERATION_CONCEPTS = {"a red triangle": 0.2}
+    monkeypatch.setattr(get_encoder(), "batch_size", 1)  # each crossing moment its own batch
     calm = picture((30, 60, 220), (160, 120), shape="square")
     flagged = PILImage.new("RGB", (160, 120), (245, 245, 245))
     flagged.paste(picture((220, 30, 30), (160, 120), shape="triangle"))
-    path = render_video(tmp_path / "mixed.mp4", [(2.0, calm), (2.0, flagged)], fps=12)
+    path = render_video(tmp_path / "mixed.mp4", [(2.0, calm), (5.0, flagged)], fps=12)
 
     video_id = post(alice_api, path.read_bytes(), visibility="public").json()["id"]
 
@@ -199,8 +201,12 @@ def test_a_moment_that_crosses_a_concept_flags_the_whole_video(
     assert video.moderation == "flagged"
     assert "a red triangle" in video.moderation_reason
     crossed = [m.start for m in VideoMoment.objects.filter(video_id=video_id) if m.flagged]
-    assert crossed
+    assert len(crossed) >= 2
     assert min(crossed) >= 1.75
+    # Screening's decision is recorded once, as an image's is, not once per batch.
+    decisions = ModerationDecision.objects.filter(video_id=video_id)
+    assert [(d.decision, d.decided_by) for d in decisions] == [("flagged", None)]
+    assert decisions[0].reason == video.moderation_reason
     # Hidden from others in the store and in the API while it waits for review.
     assert moment_points(video_id, Match("hidden", 1)) == video.moments_indexed
     assert bob_api.get(f"/api/videos/{video_id}/").status_code == 404
