@@ -15,22 +15,22 @@ ask the same question. A reviewer may also open the videos moderation hides
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import TypeGuard, overload
+from typing import TypeGuard
 from uuid import UUID
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.db.models import CharField, Prefetch, Value
+from django.db.models import Prefetch
 
 from core.errors import ApplicationError
 from encoder import ClipEncoder
 from encoder.zeroshot import label_vectors
 from gallery.models import Image, ModerationDecision, Video, VideoMoment, VideoQuerySet
+from gallery.timeline import Timeline
 from vectorstore import get_store
 
 # What a reviewer's decision sets.
@@ -176,82 +176,23 @@ class QueueEntry:
     def kind(self) -> str:
         return "video" if isinstance(self.subject, Video) else "image"
 
-
-class ReviewQueue:
-    """Flagged images and videos, oldest upload first, as Django's `Paginator` takes them:
-    `count()`, and a slice gives that part's `QueueEntry`s. A union of ids and upload
-    times (one query), then the page's rows (a query per kind, one for the moments)."""
-
-    def __init__(self) -> None:
-        self.images = Image.objects.awaiting_review()
-        self.videos = Video.objects.awaiting_review()
-
-    @cached_property
-    def image_count(self) -> int:
-        return self.images.count()
-
-    @cached_property
-    def video_count(self) -> int:
-        return self.videos.count()
-
-    def count(self) -> int:
-        return self.image_count + self.video_count
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def __iter__(self) -> Iterator[QueueEntry]:
-        return iter(self[:])
-
-    @overload
-    def __getitem__(self, part: int) -> QueueEntry: ...
-
-    @overload
-    def __getitem__(self, part: slice) -> list[QueueEntry]: ...
-
-    def __getitem__(self, part: int | slice) -> QueueEntry | list[QueueEntry]:
-        if isinstance(part, int):
-            found = self[part : part + 1] if part >= 0 else []
-            if not found:
-                raise IndexError(part)
-            return found[0]
-        kind = CharField()
-        keys = list(
-            self.images.order_by()
-            .annotate(kind=Value("image", output_field=kind))
-            .values_list("id", "uploaded_at", "kind")
-            .union(
-                self.videos.order_by()
-                .annotate(kind=Value("video", output_field=kind))
-                .values_list("id", "uploaded_at", "kind"),
-                all=True,
-            )
-            # The id breaks ties, so pages stay disjoint when uploads share a time.
-            .order_by("uploaded_at", "id")[part]
-        )
-        images = self.images.select_related("owner").in_bulk(
-            [pk for pk, _, what in keys if what == "image"]
-        )
-        crossed = VideoMoment.objects.exclude(flagged="").order_by("start")
-        videos = (
-            self.videos.select_related("owner")
-            .prefetch_related(Prefetch("moments", queryset=crossed, to_attr="crossed"))
-            .in_bulk([pk for pk, _, what in keys if what == "video"])
-        )
-        entries = []
-        for pk, _, what in keys:
-            # A row reviewed or deleted between the two reads is left out of the page.
-            if what == "image" and pk in images:
-                entries.append(QueueEntry(images[pk]))
-            elif what == "video" and pk in videos:
-                video = videos[pk]
-                entries.append(QueueEntry(video, video.crossed))  # type: ignore[attr-defined]
-        return entries
+    @staticmethod
+    def of(row: Image | Video) -> QueueEntry:
+        """An entry of `review_queue`, whose videos carry their crossing moments."""
+        return QueueEntry(row, getattr(row, "crossed", ()))
 
 
-def review_queue() -> ReviewQueue:
-    """What awaits review, images and videos in one list, oldest first (`ReviewQueue`)."""
-    return ReviewQueue()
+def review_queue() -> Timeline[QueueEntry]:
+    """What awaits review, images and videos in one list, oldest upload first, as Django's
+    `Paginator` takes it (`gallery.timeline.Timeline`); a video comes with the moments
+    that crossed a concept (one query for a page's)."""
+    crossed = VideoMoment.objects.exclude(flagged="").order_by("start")
+    videos = Video.objects.awaiting_review().prefetch_related(
+        Prefetch("moments", queryset=crossed, to_attr="crossed")
+    )
+    return Timeline(
+        Image.objects.awaiting_review(), videos, entry=QueueEntry.of, newest_first=False
+    )
 
 
 def review_subject(pk: UUID | str) -> Image | Video | None:

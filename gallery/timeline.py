@@ -7,10 +7,10 @@ rows of the page only (one query per kind).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import overload
+from typing import Generic, TypeVar, overload
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import CharField, Value
@@ -28,14 +28,31 @@ class Entry:
     image: Image | None = None
     video: Video | None = None
 
+    @staticmethod
+    def of(row: Image | Video) -> Entry:
+        return Entry(video=row) if isinstance(row, Video) else Entry(image=row)
 
-class Timeline:
-    """Images and videos, newest upload first, as Django's `Paginator` takes them:
-    `count()`, and a slice gives that part's `Entry`s."""
 
-    def __init__(self, images: ImageQuerySet, videos: VideoQuerySet) -> None:
+T = TypeVar("T")
+
+
+class Timeline(Generic[T]):
+    """Images and videos by upload time (newest first, or oldest), as Django's `Paginator`
+    takes them: `count()`, and a slice gives that part's rows, each made an entry by
+    `entry` (the gallery's `Entry`, or the review queue's)."""
+
+    def __init__(
+        self,
+        images: ImageQuerySet,
+        videos: VideoQuerySet,
+        *,
+        entry: Callable[[Image | Video], T],
+        newest_first: bool = True,
+    ) -> None:
         self.images = images
         self.videos = videos
+        self.entry = entry
+        self.order = ("-uploaded_at", "-id") if newest_first else ("uploaded_at", "id")
 
     @cached_property
     def image_count(self) -> int:
@@ -51,16 +68,16 @@ class Timeline:
     def __len__(self) -> int:
         return self.count()
 
-    def __iter__(self) -> Iterator[Entry]:
+    def __iter__(self) -> Iterator[T]:
         return iter(self[:])
 
     @overload
-    def __getitem__(self, part: int) -> Entry: ...
+    def __getitem__(self, part: int) -> T: ...
 
     @overload
-    def __getitem__(self, part: slice) -> list[Entry]: ...
+    def __getitem__(self, part: slice) -> list[T]: ...
 
-    def __getitem__(self, part: int | slice) -> Entry | list[Entry]:
+    def __getitem__(self, part: int | slice) -> T | list[T]:
         if isinstance(part, int):
             found = self[part : part + 1] if part >= 0 else []
             if not found:
@@ -78,7 +95,7 @@ class Timeline:
                 all=True,
             )
             # The id breaks ties, so pages stay disjoint when uploads share a time.
-            .order_by("-uploaded_at", "-id")[part]
+            .order_by(*self.order)[part]
         )
         images = self.images.select_related("owner").in_bulk(
             [pk for pk, _, what in keys if what == _IMAGE]
@@ -86,14 +103,14 @@ class Timeline:
         videos = self.videos.select_related("owner").in_bulk(
             [pk for pk, _, what in keys if what == _VIDEO]
         )
-        entries = []
+        rows: list[Image | Video] = []
         for pk, _, what in keys:
-            # A row deleted between the two reads is left out of the page.
+            # A row deleted (or reviewed) between the two reads is left out of the page.
             if what == _IMAGE and pk in images:
-                entries.append(Entry(image=images[pk]))
+                rows.append(images[pk])
             elif what == _VIDEO and pk in videos:
-                entries.append(Entry(video=videos[pk]))
-        return entries
+                rows.append(videos[pk])
+        return [self.entry(row) for row in rows]
 
 
 def gallery_timeline(
@@ -102,7 +119,7 @@ def gallery_timeline(
     mine: bool = False,
     place: str = "",
     camera: str = "",
-) -> Timeline:
+) -> Timeline[Entry]:
     """The images (`gallery_images`, with its filters) and videos `user` may see, newest first.
 
     `mine` keeps only their own. Videos have no place or camera, so a `place` or
@@ -115,4 +132,4 @@ def gallery_timeline(
         videos = Video.objects.owned_by(user)
     else:
         videos = Video.objects.visible_to(user)
-    return Timeline(images, videos)
+    return Timeline(images, videos, entry=Entry.of)
